@@ -1,0 +1,131 @@
+"""`workbench codecs`, `encode`, `decode`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from workbench.core.errors import UsageError, WorkbenchError
+
+
+def add_codec_options(p: argparse.ArgumentParser, default: str | None = "default") -> None:
+    p.add_argument("--codec", default=default, help="codec id (default, encodec-24khz, encodec-48khz)")
+    p.add_argument(
+        "--latent",
+        default=None,
+        help="latent kind: continuous (encoder output) or quantized[:KBPS] (sum of RVQ codebook vectors)",
+    )
+    p.add_argument("--weights", default=None, help="EnCodec weights: a folder or a state-dict file")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+
+
+def codec_from_args(args: argparse.Namespace, codec_id: str | None = None) -> Any:
+    from workbench.core.codecs import get_codec
+
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(int(args.threads))
+    return get_codec(codec_id or args.codec, latent=args.latent, weights=args.weights)
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("codecs", help="list codecs: rates, latent dims, whether weights are present")
+    p.add_argument("--weights", default=None, help="also look for EnCodec weights here")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_codecs)
+
+    p = sub.add_parser("encode", help="audio -> latents [T, D] float32 (.npy)")
+    p.add_argument("audio")
+    add_codec_options(p)
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(handler=cmd_encode)
+
+    p = sub.add_parser("decode", help="latents (.npy) -> audio (.wav/.flac)")
+    p.add_argument("latents")
+    add_codec_options(p)
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(handler=cmd_decode)
+
+
+def cmd_codecs(args: argparse.Namespace) -> int:
+    import json
+
+    from workbench.core.codecs import list_codecs
+
+    rows = list_codecs(weights=args.weights)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    head = f"{'id':<15} {'rate':>6} {'ch':>2} {'frames/s':>8} {'dim':>4}  {'weights':<8} notes"
+    print(head)
+    for r in rows:
+        w = "present" if r.get("weights_present") else "missing"
+        print(
+            f"{r['id']:<15} {r['sample_rate']:>6} {r['channels']:>2} {r['frame_rate']:>8.2f} "
+            f"{r['latent_dim']:>4}  {w:<8} {r.get('notes', '')}"
+        )
+    return 0
+
+
+def _atomic_save_npy(path: Path, array: Any) -> None:
+    import tempfile
+
+    import numpy as np
+
+    if not path.parent.exists():
+        raise UsageError(f"{path.parent}: output folder does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    from workbench.core.audio import load_audio
+
+    out = Path(args.output)
+    if out.suffix.lower() != ".npy":
+        raise UsageError(f"{out}: latents are written as .npy")
+    codec = codec_from_args(args)
+    clip = load_audio(args.audio, codec.sample_rate, codec.channels)
+    z = codec.encode(clip)
+    _atomic_save_npy(out, z)
+    print(f"{out}: {z.shape[0]} frames x {z.shape[1]} dims at {codec.frame_rate:g} frames/s")
+    return 0
+
+
+def load_latents(path: str) -> Any:
+    import numpy as np
+
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"{p}: no such file")
+    try:
+        z = np.load(p, allow_pickle=False)
+    except Exception as exc:
+        raise WorkbenchError(f"{p}: not a .npy latent file ({' '.join(str(exc).split())[:120]})") from None
+    if not hasattr(z, "ndim") or z.ndim != 2:
+        raise WorkbenchError(f"{p}: latents must be a 2-D array [T, D], got shape {getattr(z, 'shape', None)}")
+    if z.dtype.kind not in "fiu":
+        raise WorkbenchError(f"{p}: latents must be numeric, got dtype {z.dtype}")
+    return z
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from workbench.core.audio import save_audio
+
+    z = load_latents(args.latents)
+    codec = codec_from_args(args)
+    clip = codec.decode(z)
+    save_audio(args.output, clip)
+    print(f"{args.output}: {clip.duration:.2f} s, {clip.sample_rate} Hz, {clip.channels} ch")
+    return 0

@@ -1,0 +1,1 @@
+"""Qt-free core: everything here runs and is tested headless."""

@@ -1,0 +1,7 @@
+"""Embedded default codec (placeholder until the trained codec lands)."""
+
+from __future__ import annotations
+
+
+def register_default() -> None:
+    return None
