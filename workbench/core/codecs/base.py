@@ -72,6 +72,10 @@ class Codec(ABC):
         off = (start - a) * self.hop_length
         return y[off : off + (stop - start) * self.hop_length]
 
+    def block_decoder(self, z: np.ndarray) -> BlockDecoder:
+        """A block decoder over `z`, for live playback; codecs with decoder state override this."""
+        return BlockDecoder(self, z)
+
     def check_latents(self, z: Any) -> np.ndarray:
         z = np.asarray(z)
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
@@ -94,3 +98,30 @@ class Codec(ABC):
             "latent_dim": self.latent_dim,
             "latent_kind": self.latent_kind,
         }
+
+
+class BlockDecoder:
+    """Decodes frame ranges of one latent sequence, in any order, for the playback engine.
+
+    This default is stateless (each block decodes with the codec's left/right context). Codecs whose
+    decoder carries state across frames (the default codec's phase) subclass it to continue from the
+    previous block, so consecutive blocks equal a whole-clip decode.
+    """
+
+    def __init__(self, codec: Codec, z: np.ndarray) -> None:
+        self.codec = codec
+        self.z = codec.check_latents(z)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.z.shape[0])
+
+    def set_latents(self, z: np.ndarray, keep_before: int = 0) -> None:
+        """Swap in edited latents; state for frames before `keep_before` may be kept."""
+        z = self.codec.check_latents(z)
+        if z.shape != self.z.shape:
+            raise CodecError(f"new latents {tuple(z.shape)} differ in shape from {tuple(self.z.shape)}")
+        self.z = z
+
+    def decode(self, start: int, stop: int) -> np.ndarray:
+        return self.codec.decode_block(self.z, start, stop)

@@ -1,7 +1,233 @@
-"""Embedded default codec (placeholder until the trained codec lands)."""
+"""The embedded default codec (registry id ``default``): mono 24 kHz, 75 latent frames/s, 64 dims.
+
+A frame-rate autoencoder over STFT log-magnitudes (`default_model.py`) whose decoder output gets its
+phase from `phase.py`. It ships with the app (``resources/codecs/default``: ``config.json``,
+``model.safetensors``, ``report.md``), so the workbench works offline on first launch, and it is the codec
+of every test and demo. Reproduce the weights with ``workbench train-codec`` (see its report).
+
+Block decoding: the network part of a block is exact given `dec_radius` frames of context each side;
+the phase part is a recursion over frames, so `DefaultBlockDecoder` keeps the per-frame phase state of
+what it decoded and continues from it: consecutive blocks of any size give the same samples as one
+whole-clip decode.
+"""
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from workbench.core.audio import AudioClip
+from workbench.core.codecs.base import BlockDecoder, Codec
+from workbench.core.codecs.default_model import DefaultCodecConfig, SpectralAutoencoder, stft_mag
+from workbench.core.codecs.phase import PhaseState, frames_to_audio, rebuild_phase, synthesis_window
+from workbench.core.errors import CodecError, ModelFileError, WeightsNotFoundError
+from workbench.core.resources import default_codec_dir
+
+CHUNK_FRAMES = 4096  # network windows for long clips: bounded memory whatever the clip length
+
+
+def load_default_model(folder: str | Path | None = None) -> tuple[SpectralAutoencoder, dict[str, Any]]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    d = Path(folder) if folder else default_codec_dir()
+    cfg_path, w_path = d / "config.json", d / "model.safetensors"
+    if not cfg_path.is_file() or not w_path.is_file():
+        raise WeightsNotFoundError(
+            f"default codec weights not found in {d} (expected config.json and model.safetensors)"
+        )
+    try:
+        meta = json.loads(cfg_path.read_text())
+        known = DefaultCodecConfig.__dataclass_fields__
+        cfg = DefaultCodecConfig(**{k: v for k, v in meta.get("model", {}).items() if k in known})
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ModelFileError(f"{cfg_path}: invalid default codec config ({exc})") from None
+    model = SpectralAutoencoder(cfg)
+    try:
+        state = load_file(str(w_path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFileError(f"{w_path}: not a valid safetensors file ({exc})") from None
+    try:
+        model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "mismatch"
+        raise ModelFileError(f"{w_path}: weights do not match the config ({first})") from None
+    for name, t in model.state_dict().items():
+        if not torch.isfinite(t).all():
+            raise ModelFileError(f"{w_path}: tensor '{name}' contains NaN or infinite values")
+    model.eval()
+    return model, meta
+
+
+class DefaultCodec(Codec):
+    id = "default"
+    channels = 1
+    latent_kind = "continuous"
+
+    def __init__(self, folder: str | Path | None = None, model: SpectralAutoencoder | None = None) -> None:
+        if model is None:
+            model, meta = load_default_model(folder)
+        else:
+            meta = {"model": model.cfg.to_dict()}
+        self.model = model.eval()
+        self.meta = meta
+        cfg = model.cfg
+        self.cfg = cfg
+        self.sample_rate = cfg.sample_rate
+        self.hop_length = cfg.hop
+        self.latent_dim = cfg.latent_dim
+        # Output frame t needs spectral frames t-1..t+1 (window = 4 hops), each of which needs
+        # dec_radius frames of latents around it.
+        self.context_frames = cfg.dec_radius + 2
+        self.lookahead_frames = cfg.dec_radius + 2
+        self._window = torch.hann_window(cfg.n_fft)
+        self._synth = synthesis_window(cfg.n_fft, cfg.hop)
+
+    # -- encode -------------------------------------------------------------------------------
+    def encode(self, clip: AudioClip) -> np.ndarray:
+        clip = self.prepare(clip)
+        x = clip.samples[:, 0]
+        n = self.num_frames(len(x)) * self.hop_length
+        x = np.pad(x, (0, n - len(x)))
+        with torch.inference_mode():
+            mag = stft_mag(torch.from_numpy(x)[None], self.cfg, self._window)[0]
+            z = _chunked(lambda m: self.model.encode_mag(m[None])[0], mag, self.cfg.enc_radius)
+        return z.numpy().astype(np.float32)
+
+    # -- decode -------------------------------------------------------------------------------
+    def magnitudes(self, z: np.ndarray) -> np.ndarray:
+        """Decoder network: latents [T, D] -> magnitudes [T, K] (float32)."""
+        with torch.inference_mode():
+            lm = _chunked(lambda q: self.model.decode_logmag(q[None])[0], torch.from_numpy(z), self.cfg.dec_radius)
+        return np.exp(lm.numpy()).astype(np.float32)
+
+    def synthesize(self, mag: np.ndarray, state: PhaseState | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        phases, omegas = rebuild_phase(mag, self.hop_length, self.cfg.n_fft, state)
+        return frames_to_audio(mag, phases, self.hop_length, self.cfg.n_fft, self._synth), phases, omegas
+
+    def decode_samples(self, z: np.ndarray) -> np.ndarray:
+        t = z.shape[0]
+        mag = self.magnitudes(z)
+        # Two silent frames after the end let the last frames overlap-add completely.
+        mag = np.concatenate([mag, np.zeros((2, mag.shape[1]), np.float32)])
+        y, _, _ = self.synthesize(mag)
+        return y[: t * self.hop_length, None].astype(np.float32)
+
+    def block_decoder(self, z: np.ndarray) -> DefaultBlockDecoder:
+        return DefaultBlockDecoder(self, z)
+
+    def decode_block(self, z: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """Stateless block: phase warms up over the left context (sounds the same, not sample-equal)."""
+        return self.block_decoder(z).decode(start, stop)
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d["report"] = self.meta.get("report", {})
+        return d
+
+
+def _chunked(fn: Any, x: torch.Tensor, radius: int, chunk: int = CHUNK_FRAMES) -> torch.Tensor:
+    """Apply a frame-rate network in windows with `radius` frames of context: same result, bounded memory."""
+    t = x.shape[0]
+    if t <= chunk + 2 * radius:
+        return fn(x)
+    outs = []
+    for a in range(0, t, chunk):
+        b = min(t, a + chunk)
+        lo, hi = max(0, a - radius), min(t, b + radius)
+        y = fn(x[lo:hi])
+        outs.append(y[a - lo : a - lo + (b - a)])
+    return torch.cat(outs)
+
+
+class DefaultBlockDecoder(BlockDecoder):
+    """Stateful block decoder: keeps each decoded frame's phase state so the next block continues it."""
+
+    MAX_STATES = 20_000
+
+    def __init__(self, codec: DefaultCodec, z: np.ndarray) -> None:
+        super().__init__(codec, z)
+        self.dcodec = codec
+        self._states: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+
+    def set_latents(self, z: np.ndarray, keep_before: int = 0) -> None:
+        """New latents (after an edit); phase states of frames before `keep_before` stay valid."""
+        super().set_latents(z, keep_before)
+        for f in [f for f in self._states if f >= keep_before - 1]:
+            del self._states[f]
+
+    def decode(self, start: int, stop: int) -> np.ndarray:
+        c = self.dcodec
+        t = self.z.shape[0]
+        if not (0 <= start < stop <= t):
+            raise CodecError(f"block [{start}, {stop}) is outside the {t} frames of the clip")
+        first = start - 1  # first spectral frame the block's samples need
+        # Where the phase recursion starts: right after a known state, else warm up from further back.
+        if first <= 0:
+            p0, state = 0, None
+        elif (first - 1) in self._states:
+            p0 = first
+            ph, om = self._states[first - 1]
+            state = PhaseState(len(ph), ph, om)
+        else:
+            p0, state = max(0, first - 32), None
+        last = stop + 1  # last spectral frame needed (inclusive)
+        lo = max(0, p0 - c.cfg.dec_radius)
+        hi = min(t, last + 1 + c.cfg.dec_radius)
+        mag = c.magnitudes(self.z[lo:hi])[p0 - lo :]
+        n_real = min(t, last + 1) - p0
+        mag = mag[:n_real]
+        if last + 1 > t:  # beyond the clip: silence, as in the whole-clip decode
+            mag = np.concatenate([mag, np.zeros((last + 1 - t, mag.shape[1]), np.float32)])
+        y, phases, omegas = c.synthesize(mag, state)
+        for i in range(n_real):
+            self._states[p0 + i] = (phases[i], omegas[i])
+        while len(self._states) > self.MAX_STATES:
+            self._states.popitem(last=False)
+        off = (start - p0) * c.hop_length
+        return y[off : off + (stop - start) * c.hop_length, None].astype(np.float32)
+
+
+def _summary(**opts: Any) -> dict[str, Any]:
+    d = default_codec_dir()
+    present = (d / "model.safetensors").is_file() and (d / "config.json").is_file()
+    row: dict[str, Any] = {
+        "id": "default",
+        "sample_rate": 24000,
+        "channels": 1,
+        "frame_rate": 75.0,
+        "hop_length": 320,
+        "latent_dim": 64,
+        "weights_present": present,
+        "weights_path": str(d) if present else None,
+        "notes": "embedded codec (latent: continuous)",
+    }
+    if present:
+        try:
+            meta = json.loads((d / "config.json").read_text())
+            m = meta.get("model", {})
+            sr, hop = int(m.get("sample_rate", 24000)), int(m.get("hop", 320))
+            row.update(sample_rate=sr, hop_length=hop, frame_rate=sr / hop, latent_dim=int(m.get("latent_dim", 64)))
+            figs = meta.get("report", {})
+            if figs:
+                row["notes"] += "; " + ", ".join(f"{k} {v}" for k, v in figs.items())
+        except (ValueError, TypeError, AttributeError):
+            row["notes"] = "embedded codec: config.json unreadable"
+    return row
+
+
+def _factory(latent: str | None = None, weights: str | None = None, **_: Any) -> DefaultCodec:
+    if latent not in (None, "continuous"):
+        raise CodecError(f"the default codec has only continuous latents, not '{latent}'")
+    return DefaultCodec(weights)
+
 
 def register_default() -> None:
-    return None
+    from workbench.core.codecs.registry import CodecEntry, register
+
+    register(CodecEntry("default", _factory, _summary, aliases=("embedded",)))

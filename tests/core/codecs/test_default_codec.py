@@ -1,0 +1,119 @@
+"""The embedded default codec: loading path, shapes and rates, block decoding, pitch kept."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from workbench.core.audio import AudioClip
+from workbench.core.codecs import get_codec, list_codecs
+from workbench.core.codecs.default import DefaultCodec, load_default_model
+from workbench.core.codecs.default_model import DefaultCodecConfig, SpectralAutoencoder
+from workbench.core.codecs.default_train import atomic_save_safetensors, atomic_write_json
+from workbench.core.errors import ModelFileError, WeightsNotFoundError
+from workbench.core.resources import default_codec_dir
+
+SHIPPED = (default_codec_dir() / "model.safetensors").is_file()
+
+
+def tone(freq: float, seconds: float, sr: int = 24000, amp: float = 0.3) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    x = sum((amp / k) * np.sin(2 * np.pi * k * freq * t) for k in range(1, 6))
+    return (x * np.minimum(1.0, t * 20)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def random_codec_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    cfg = DefaultCodecConfig(channels=32, enc_blocks=1, dec_blocks=2, latent_dim=16)
+    model = SpectralAutoencoder(cfg)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    d = tmp_path_factory.mktemp("codec")
+    atomic_save_safetensors(d / "model.safetensors", dict(model.state_dict()))
+    atomic_write_json(d / "config.json", {"format": "workbench-default-codec", "model": cfg.to_dict()})
+    return d
+
+
+def test_loads_from_folder_and_round_trips_shapes(random_codec_dir: Path) -> None:
+    codec = DefaultCodec(random_codec_dir)
+    assert codec.sample_rate == 24000 and codec.frame_rate == 75.0 and codec.latent_dim == 16
+    # Stereo 44.1 kHz in: converted to the codec's mono 24 kHz.
+    x = np.stack([tone(220, 0.5, 44100), tone(330, 0.5, 44100)], axis=1)
+    z = codec.encode(AudioClip(x, 44100))
+    assert z.dtype == np.float32 and z.shape == (38, 16)  # ceil(12000 / 320)
+    y = codec.decode(z, num_samples=12000)
+    assert y.sample_rate == 24000 and y.channels == 1 and y.num_samples == 12000
+    assert np.isfinite(y.samples).all()
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 7, 16])
+def test_sequential_blocks_equal_whole_decode(random_codec_dir: Path, block: int) -> None:
+    codec = DefaultCodec(random_codec_dir)
+    z = codec.encode(AudioClip(tone(330, 1.0), 24000))
+    whole = codec.decode(z).samples
+    bd = codec.block_decoder(z)
+    parts = [bd.decode(a, min(len(z), a + block)) for a in range(0, len(z), block)]
+    got = np.concatenate(parts)
+    assert got.shape == whole.shape
+    assert np.sqrt(np.mean((got - whole) ** 2)) < 1e-4
+
+
+def test_block_after_seek_continues_phase_state(random_codec_dir: Path) -> None:
+    codec = DefaultCodec(random_codec_dir)
+    z = codec.encode(AudioClip(tone(440, 1.0), 24000))
+    whole = codec.decode(z).samples
+    bd = codec.block_decoder(z)
+    bd.decode(0, 30)
+    hop = codec.hop_length
+    got = bd.decode(30, 45)  # continues from the cached state of frame 28
+    assert np.sqrt(np.mean((got - whole[30 * hop : 45 * hop]) ** 2)) < 1e-4
+    # A block with no history warms up: not sample-equal, but the same level.
+    cold = codec.block_decoder(z).decode(50, 60)
+    ref = whole[50 * hop : 60 * hop]
+    assert abs(np.std(cold) - np.std(ref)) < 0.2 * np.std(ref) + 1e-6
+
+
+def test_missing_and_corrupt_weights_give_one_line(tmp_path: Path, random_codec_dir: Path) -> None:
+    with pytest.raises(WeightsNotFoundError) as e:
+        load_default_model(tmp_path)
+    assert "\n" not in str(e.value)
+    (tmp_path / "config.json").write_text((random_codec_dir / "config.json").read_text())
+    (tmp_path / "model.safetensors").write_bytes(b"garbage" * 10)
+    with pytest.raises(ModelFileError):
+        load_default_model(tmp_path)
+    cfg = json.loads((random_codec_dir / "config.json").read_text())
+    cfg["model"]["channels"] = 48
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    (tmp_path / "model.safetensors").write_bytes((random_codec_dir / "model.safetensors").read_bytes())
+    with pytest.raises(ModelFileError) as e2:
+        load_default_model(tmp_path)
+    assert "\n" not in str(e2.value)
+
+
+def test_registry_lists_default() -> None:
+    rows = {r["id"]: r for r in list_codecs()}
+    assert rows["default"]["sample_rate"] == 24000 and rows["default"]["frame_rate"] == 75.0
+    assert rows["default"]["weights_present"] == SHIPPED
+
+
+@pytest.mark.skipif(not SHIPPED, reason="shipped default codec weights not present")
+def test_shipped_codec_keeps_pitch_of_a_held_out_note() -> None:
+    from workbench.core.codecs.default_eval import crepe_pitch
+    from workbench.core.data.synth import render_clip
+
+    codec = get_codec("default")
+    clip = render_clip("note", 987_654, sample_rate=24000)
+    x = clip.audio
+    y = codec.decode(codec.encode(AudioClip(x, 24000)), num_samples=len(x)).samples[:, 0]
+    fx, px = crepe_pitch(x, 24000)
+    fy, _ = crepe_pitch(y, 24000)
+    voiced = px >= 0.5
+    assert voiced.sum() > 20
+    cents = 1200 * np.abs(np.log2(np.maximum(fy[voiced], 1e-3) / np.maximum(fx[voiced], 1e-3)))
+    assert np.mean(cents < 50) >= 0.8

@@ -1,0 +1,88 @@
+"""`workbench train-codec`: reproduce (or continue) the embedded default codec's weights.
+
+    workbench train-codec [AUDIO_DIR ...] [--synth N] [--minutes M] [--resume] [-o OUT] [--state DIR]
+
+The synthetic corpus (N clips, rendered once into a cache folder) plus any extra audio folders feed
+the trainer of `workbench.core.codecs.default_train`; checkpoints go to --state every few minutes and
+the loadable weights to -o (default: resources/codecs/default). Then `workbench codec-report` measures
+the result on held-out clips and writes report.md next to the weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("train-codec", help="train the embedded default codec (checkpointed, resumable)")
+    p.add_argument("audio", nargs="*", help="extra audio files/folders")
+    p.add_argument("--synth", type=int, default=3000, help="synthetic clips to render (0 = none)")
+    p.add_argument("--synth-dir", default="runs/synth-codec", help="cache folder of the synthetic corpus")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="planned total steps (LR schedule)")
+    p.add_argument("--minutes", type=float, default=None, help="stop after this long (resume later)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--ckpt-minutes", type=float, default=5.0)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("-o", "--output", default=None, help="weights folder (default: resources/codecs/default)")
+    p.add_argument("--state", default="training/default_codec", help="checkpoint folder")
+    p.set_defaults(handler=cmd_train_codec)
+
+    p = sub.add_parser("codec-report", help="measure the default codec on held-out clips, write report.md")
+    p.add_argument("--weights", default=None, help="weights folder (default: the shipped one)")
+    p.add_argument("--n", type=int, default=40, help="held-out clips per kind")
+    p.add_argument("--seed", type=int, default=900_000)
+    p.add_argument("--threads", type=int, default=2)
+    p.set_defaults(handler=cmd_codec_report)
+
+
+def cmd_train_codec(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from workbench.core.codecs.default_train import AudioPool, TrainConfig, load_audio_dirs, train
+    from workbench.core.resources import default_codec_dir
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    tc = TrainConfig(seed=args.seed)
+    tc.model = {"channels": 192, "enc_blocks": 3, "dec_blocks": 5, "latent_dim": 64}
+    if args.steps:
+        tc.steps = args.steps
+    if args.batch_size:
+        tc.batch_size = args.batch_size
+    dirs: list[str] = list(args.audio)
+    if args.synth > 0:
+        from workbench.core.data.synth import generate_corpus
+
+        synth_dir = Path(args.synth_dir)
+        if not (synth_dir / "labels.jsonl").is_file():
+            print(f"rendering {args.synth} synthetic clips into {synth_dir} ...", file=sys.stderr)
+            generate_corpus(synth_dir, n=args.synth, seed=args.seed)
+        dirs.append(str(synth_dir / "audio"))
+    clips = load_audio_dirs(dirs, 24000)
+    pool = AudioPool(clips, 24000)
+    print(f"training audio: {len(clips)} clips, {pool.seconds / 60:.1f} min", file=sys.stderr)
+    val = AudioPool(clips[-64:], 24000).batch(np.random.default_rng(12345), 32, 24000, (-10.0, -10.0))
+    out = Path(args.output) if args.output else default_codec_dir()
+    result = train(
+        pool, out, Path(args.state), tc, minutes=args.minutes, resume=args.resume,
+        ckpt_minutes=args.ckpt_minutes, log=lambda s: print(s, file=sys.stderr, flush=True), val=val,
+    )
+    print(f"stopped at step {result['step']}; weights in {out}")
+    return 0
+
+
+def cmd_codec_report(args: argparse.Namespace) -> int:
+    import torch
+
+    from workbench.core.codecs.default_eval import write_report
+
+    torch.set_num_threads(args.threads)
+    path = write_report(args.weights, n_per_kind=args.n, seed=args.seed)
+    print(path)
+    return 0

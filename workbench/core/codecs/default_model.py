@@ -1,0 +1,105 @@
+"""Network of the embedded default codec: a frame-rate autoencoder over STFT log-magnitudes.
+
+Encoder: log-magnitude frames (Hann window `n_fft`, hop `hop`) -> ConvNeXt-style 1-D blocks at frame
+rate -> a continuous latent of `latent_dim` per frame. Decoder: latent -> blocks -> log-magnitudes.
+Phase is rebuilt outside the network (`phase.py`). Everything runs at frame rate (75 Hz at 24 kHz /
+hop 320), which is what makes training affordable on a laptop CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+@dataclass
+class DefaultCodecConfig:
+    sample_rate: int = 24000
+    n_fft: int = 1280
+    hop: int = 320
+    latent_dim: int = 64
+    channels: int = 256
+    enc_blocks: int = 4
+    dec_blocks: int = 6
+    kernel: int = 5
+    expansion: int = 3
+    log_floor: float = 1e-4  # magnitude floor in the input features (STFT of [-1, 1] audio, window-sum scale)
+    out_min: float = -12.0  # clamp of predicted log-magnitude: guards against blow-ups (seen as NaN)
+    out_max: float = 7.0
+
+    @property
+    def n_bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+    @property
+    def dec_radius(self) -> int:
+        """Frames of context each side that a decoder output frame depends on."""
+        return 1 + self.dec_blocks * (self.kernel // 2)
+
+    @property
+    def enc_radius(self) -> int:
+        return 1 + self.enc_blocks * (self.kernel // 2)
+
+
+class Block(nn.Module):
+    """ConvNeXt 1-D block: depthwise conv, LayerNorm, pointwise MLP, layer scale, residual."""
+
+    def __init__(self, dim: int, kernel: int, expansion: int) -> None:
+        super().__init__()
+        self.dw = nn.Conv1d(dim, dim, kernel, padding=kernel // 2, groups=dim)
+        self.norm = nn.LayerNorm(dim)
+        self.pw1 = nn.Linear(dim, dim * expansion)
+        self.pw2 = nn.Linear(dim * expansion, dim)
+        self.scale = nn.Parameter(torch.full((dim,), 0.1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x [B, C, T]
+        y = self.dw(x).transpose(1, 2)
+        y = self.pw2(F.gelu(self.pw1(self.norm(y))))
+        return x + (self.scale * y).transpose(1, 2)
+
+
+class SpectralAutoencoder(nn.Module):
+    def __init__(self, cfg: DefaultCodecConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        c = cfg.channels
+        self.enc_in = nn.Conv1d(cfg.n_bins, c, 3, padding=1)
+        self.enc_blocks = nn.Sequential(*[Block(c, cfg.kernel, cfg.expansion) for _ in range(cfg.enc_blocks)])
+        self.enc_norm = nn.LayerNorm(c)
+        self.enc_out = nn.Linear(c, cfg.latent_dim)
+        self.dec_in = nn.Conv1d(cfg.latent_dim, c, 3, padding=1)
+        self.dec_blocks = nn.Sequential(*[Block(c, cfg.kernel, cfg.expansion) for _ in range(cfg.dec_blocks)])
+        self.dec_norm = nn.LayerNorm(c)
+        self.dec_out = nn.Linear(c, cfg.n_bins)
+        # Start near the corpus' mean log-magnitude so early training is not spent on the offset.
+        nn.init.zeros_(self.dec_out.weight)
+        nn.init.constant_(self.dec_out.bias, -4.0)
+
+    def features(self, mag: torch.Tensor) -> torch.Tensor:
+        """[B, T, K] magnitudes -> normalised log-magnitudes [B, K, T]."""
+        return ((torch.log(mag + self.cfg.log_floor) + 4.0) / 3.0).transpose(1, 2)
+
+    def encode_mag(self, mag: torch.Tensor) -> torch.Tensor:
+        """[B, T, K] magnitudes -> latents [B, T, D]."""
+        h = self.enc_blocks(self.enc_in(self.features(mag)))
+        return self.enc_out(self.enc_norm(h.transpose(1, 2)))
+
+    def decode_logmag(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents [B, T, D] -> log-magnitudes [B, T, K] (clamped)."""
+        h = self.dec_blocks(self.dec_in(z.transpose(1, 2)))
+        out = self.dec_out(self.dec_norm(h.transpose(1, 2)))
+        return out.clamp(self.cfg.out_min, self.cfg.out_max)
+
+
+def stft_mag(x: torch.Tensor, cfg: DefaultCodecConfig, window: torch.Tensor | None = None) -> torch.Tensor:
+    """[B, N] audio (N a multiple of hop) -> magnitudes [B, N / hop, K], frames centered on t * hop."""
+    if window is None:
+        window = torch.hann_window(cfg.n_fft, device=x.device)
+    s = torch.stft(x, cfg.n_fft, cfg.hop, window=window, center=True, pad_mode="constant", return_complex=True)
+    return s.abs().transpose(1, 2)[:, : x.shape[-1] // cfg.hop]
