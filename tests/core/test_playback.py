@@ -186,7 +186,6 @@ def test_real_portaudio_plays_original_then_steered(tmp_path: Path) -> None:
     played = data[data != 0.0]
     codec = DefaultCodec(tmp_path / "codec")
     wa = codec.decode(np.load(tmp_path / "za.npy")).samples[:, 0]
-    wb = codec.decode(np.load(tmp_path / "zb.npy")).samples[:, 0]
     n = 0.5 * 24000
     head = played[: int(n)]
     assert np.sqrt(np.mean((head - wa[: len(head)]) ** 2)) < 1e-3

@@ -24,7 +24,9 @@ def add_codec_options(p: argparse.ArgumentParser, default: str | None = "default
 def codec_from_args(args: argparse.Namespace, codec_id: str | None = None) -> Any:
     from workbench.core.codecs import get_codec
 
-    if getattr(args, "threads", None):
+    if getattr(args, "threads", None) is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads must be at least 1, got {args.threads}")
         import torch
 
         torch.set_num_threads(int(args.threads))
@@ -77,15 +79,22 @@ def _atomic_save_npy(path: Path, array: Any) -> None:
 
     if not path.parent.exists():
         raise UsageError(f"{path.parent}: output folder does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=str(path.parent))
+    if path.is_dir():
+        raise UsageError(f"{path}: is a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=str(path.parent))
+    except OSError as exc:
+        raise WorkbenchError(f"{path}: cannot write ({exc.strerror or exc})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             np.save(f, array)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # disk full, permission, ...: the user's to fix, not a bug
+            raise WorkbenchError(f"{path}: cannot write ({exc.strerror or exc})") from None
         raise
 
 
@@ -107,14 +116,17 @@ def load_latents(path: str) -> Any:
     import numpy as np
 
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise UsageError(f"{p}: no such file")
+    if not p.is_file():
+        raise UsageError(f"{p}: not a regular file")
     try:
         z = np.load(p, allow_pickle=False)
     except Exception as exc:
         raise WorkbenchError(f"{p}: not a .npy latent file ({' '.join(str(exc).split())[:120]})") from None
     if not hasattr(z, "ndim") or z.ndim != 2:
-        raise WorkbenchError(f"{p}: latents must be a 2-D array [T, D], got shape {getattr(z, 'shape', None)}")
+        shape = getattr(z, "shape", None)
+        raise WorkbenchError(f"{p}: latents must be a 2-D array [T, D], got shape {shape}")
     if z.dtype.kind not in "fiu":
         raise WorkbenchError(f"{p}: latents must be numeric, got dtype {z.dtype}")
     return z

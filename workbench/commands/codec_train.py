@@ -62,12 +62,12 @@ def cmd_train_codec(args: argparse.Namespace) -> int:
         synth_dir = Path(args.synth_dir)
         if not (synth_dir / "labels.jsonl").is_file():
             print(f"rendering {args.synth} synthetic clips into {synth_dir} ...", file=sys.stderr)
-            generate_corpus(synth_dir, n=args.synth, seed=args.seed)
+            generate_corpus(synth_dir, n=args.synth, seed=args.seed, workers=2)
         dirs.append(str(synth_dir / "audio"))
     clips = load_audio_dirs(dirs, 24000)
     pool = AudioPool(clips, 24000)
     print(f"training audio: {len(clips)} clips, {pool.seconds / 60:.1f} min", file=sys.stderr)
-    val = AudioPool(clips[-64:], 24000).batch(np.random.default_rng(12345), 32, 24000, (-10.0, -10.0))
+    val = AudioPool(clips[-64:], 24000).batch(np.random.default_rng(12345), 32, 24000, (-12.0, -12.0))
     out = Path(args.output) if args.output else default_codec_dir()
     result = train(
         pool, out, Path(args.state), tc, minutes=args.minutes, resume=args.resume,

@@ -161,6 +161,7 @@ class PlaybackEngine:
         self._cursor = 0  # next clip frame to decode
         self._loop: tuple[int, int] | None = None  # frames [a, b)
         self._quit = False
+        self._xf_pos: int | None = None
         self.listeners: list[Callable[[str, str], None]] = []
         self.message = ""
         self.device_name: str | None = None
@@ -414,7 +415,6 @@ class PlaybackEngine:
         self._cursor = frame
 
     def _decode_loop(self) -> None:
-        self._xf_pos: int | None = None
         while True:
             with self._cond:
                 while not self._quit:

@@ -10,7 +10,7 @@ feature. An edit may be limited to ``@T0-T1`` seconds; it then fades in and out 
 outside that range so no click is heard at the borders.
 
 For ``relu-rmsnorm`` SAEs the code that the decoder sees is RMS-normalised; an edit is applied to the
-pre-norm code and goes through the norm again (`SAEProtocol.steer_prenorm`), as that architecture needs.
+pre-norm code and goes through the norm again (``encode_prenorm_np`` / ``decode_prenorm_np``).
 """
 
 from __future__ import annotations
@@ -109,12 +109,24 @@ class SteeringContext:
 
     @classmethod
     def from_sae(cls, sae: Any, frame_rate: float) -> SteeringContext:
-        w = sae.W_dec
-        w = w.detach().cpu().numpy() if hasattr(w, "detach") else np.asarray(w)
-        mx = getattr(sae, "max_activation", None)
+        w = getattr(sae, "W_dec_np", None)
+        if w is None:
+            w = sae.W_dec
+            w = w.detach().cpu().numpy() if hasattr(w, "detach") else np.asarray(w)
+        prenorm = getattr(sae, "architecture", "") == "relu-rmsnorm"
+        info = getattr(sae, "info", None)
+        mx = None
+        if info is not None:
+            # Units of add/set: the maximum of the code the edit acts on (pre-norm for relu-rmsnorm).
+            mx = getattr(info, "max_activation_prenorm", None) if prenorm else None
+            if mx is None:
+                mx = getattr(info, "max_activation", None)
+        if mx is None:
+            mx = getattr(sae, "max_activation", None)
+        # Without recorded maxima (e.g. a foreign SAE), +/-1 means one unit of activation.
         mx = np.ones(w.shape[0], np.float32) if mx is None else np.asarray(mx, np.float32)
         mx = np.where(np.isfinite(mx) & (mx > 0), mx, 1.0).astype(np.float32)
-        return cls(sae, w.astype(np.float32), mx, float(frame_rate), getattr(sae, "architecture", "") == "relu-rmsnorm")
+        return cls(sae, w.astype(np.float32), mx, float(frame_rate), prenorm)
 
 
 def range_weights(edit: Edit, num_frames: int, frame_rate: float) -> np.ndarray:
@@ -157,13 +169,12 @@ def apply_edits(z: np.ndarray, edits: Sequence[Edit], ctx: SteeringContext, feat
     z = np.asarray(z, np.float32)
     if not edits:
         return z.copy()
-    if ctx.prenorm and hasattr(ctx.sae, "steer_prenorm"):
-        # relu-rmsnorm: edits act on the pre-norm code; the SAE re-applies its norm and returns the
-        # change of its reconstruction.
-        def edit_fn(code: np.ndarray) -> np.ndarray:
-            return edited_features(code, edits, ctx)
-
-        delta = np.asarray(ctx.sae.steer_prenorm(z, edit_fn), np.float32)
+    if ctx.prenorm:
+        # relu-rmsnorm: edits act on the pre-norm code (what the L1 penalised), and the norm is applied
+        # again before decoding, so an edited code stays in the distribution the decoder saw.
+        u = ctx.sae.encode_prenorm_np(z)
+        u2 = edited_features(u, edits, ctx)
+        delta = ctx.sae.decode_prenorm_np(u2) - ctx.sae.decode_prenorm_np(u)
         return (z + delta).astype(np.float32)
     f = ctx.sae.encode_np(z) if features is None else features
     f2 = edited_features(f, edits, ctx)

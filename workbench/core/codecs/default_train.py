@@ -45,7 +45,7 @@ class TrainConfig:
     w_sc: float = 1.0
     w_energy: float = 0.3
     w_latent: float = 1e-4  # keeps latent scale moderate (helps SAEs later)
-    gain_db: tuple[float, float] = (-20.0, 0.0)
+    gain_db: tuple[float, float] = (-36.0, -1.0)  # crop peak level range, dBFS
     seed: int = 0
     model: dict[str, Any] = field(default_factory=dict)
 
@@ -101,9 +101,13 @@ class AudioPool:
                 # Mostly skip near-silent crops: they teach nothing but still cost a step.
                 if np.sqrt(np.mean(seg**2)) > 1e-3 or rng.random() < 0.1:
                     break
-            g = 10 ** (rng.uniform(*gain_db) / 20)
-            peak = float(np.abs(seg).max()) + 1e-9
-            out[i] = seg * min(g, 0.99 / peak) if g * peak > 0.99 else seg * g
+            # Level augmentation: each crop gets a random peak level, so the codec sees every level
+            # whatever the corpus' own mix (single notes there peak near -22 dBFS).
+            peak = float(np.abs(seg).max())
+            if peak > 1e-4:
+                out[i] = seg * (10 ** (rng.uniform(*gain_db) / 20) / peak)
+            else:
+                out[i] = seg
         return out
 
 
@@ -140,9 +144,8 @@ def spectral_losses(
     pm = torch.exp(lm)
     eps = tc.loss_floor
     l_log = (torch.log(pm + eps) - torch.log(mag + eps)).abs().mean()
-    num = torch.linalg.vector_norm(mag - pm, dim=(1, 2))
-    den = torch.linalg.vector_norm(mag, dim=(1, 2)) + 1e-6
-    l_sc = (num / den).mean()
+    # Spectral convergence over the whole batch: per-crop ratios explode on near-silent crops.
+    l_sc = torch.linalg.vector_norm(mag - pm) / (torch.linalg.vector_norm(mag) + 1e-6)
     e_t = torch.log10((mag**2).sum(-1) + 1e-4)
     e_p = torch.log10((pm**2).sum(-1) + 1e-4)
     loud = (e_t > e_t.amax(dim=1, keepdim=True) - 4.0).float()  # frames within 40 dB of the crop's peak

@@ -24,6 +24,7 @@ class CodecEntry:
 
 
 _REGISTRY: dict[str, CodecEntry] = {}
+_BUILTIN_LOADED = False
 
 
 def register(entry: CodecEntry) -> None:
@@ -33,12 +34,15 @@ def register(entry: CodecEntry) -> None:
 
 
 def _ensure_builtin() -> None:
-    if _REGISTRY:
+    """Register the built-in codecs once, even if something else registered first."""
+    global _BUILTIN_LOADED
+    if _BUILTIN_LOADED:
         return
+    _BUILTIN_LOADED = True
     from workbench.core.codecs import default, encodec_adapter
 
-    default.register_default()
-    encodec_adapter.register_encodec()
+    for reg in (default.register_default, encodec_adapter.register_encodec):
+        reg()
 
 
 def codec_ids() -> list[str]:
