@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "workbench.commands.data_cmds",
     "workbench.commands.codec_train",
     "workbench.commands.sae_cmds",
+    "workbench.commands.steer_cmds",
 ]
 
 

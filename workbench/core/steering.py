@@ -68,7 +68,7 @@ class Edit:
 
 _SPEC = re.compile(
     r"^\s*(?P<feat>\d+)\s*:\s*(?P<mode>[a-z]+)\s*=\s*(?P<val>[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?)"
-    r"\s*(@\s*(?P<t0>\d+(\.\d*)?|\.\d+)?\s*-\s*(?P<t1>\d+(\.\d*)?|\.\d+)?)?\s*$"
+    r"\s*(?P<range>@\s*(?P<t0>\d+(\.\d*)?|\.\d+)?\s*-\s*(?P<t1>\d+(\.\d*)?|\.\d+)?)?\s*$"
 )
 
 
@@ -81,7 +81,7 @@ def parse_edit(spec: str) -> Edit:
         raise UsageError(f"cannot parse edit '{spec}'; expected FEATURE:scale|add|set=VALUE[@T0-T1]")
     t0 = float(m["t0"]) if m["t0"] is not None else None
     t1 = float(m["t1"]) if m["t1"] is not None else None
-    if m.group(8) is not None and t0 is None and t1 is None:
+    if m["range"] is not None and t0 is None and t1 is None:
         raise UsageError(f"edit '{spec}': empty time range")
     return Edit(int(m["feat"]), m["mode"], float(m["val"]), t0, t1)
 
