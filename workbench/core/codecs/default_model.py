@@ -26,6 +26,7 @@ class DefaultCodecConfig:
     dec_blocks: int = 6
     kernel: int = 5
     expansion: int = 3
+    head_hidden: int = 0  # >0: an MLP output head (full-rank spectra); 0: one linear layer
     log_floor: float = 1e-4  # magnitude floor in the input features (STFT of [-1, 1] audio, window-sum scale)
     out_min: float = -12.0  # clamp of predicted log-magnitude: guards against blow-ups (seen as NaN)
     out_max: float = 7.0
@@ -76,7 +77,10 @@ class SpectralAutoencoder(nn.Module):
         self.dec_in = nn.Conv1d(cfg.latent_dim, c, 3, padding=1)
         self.dec_blocks = nn.Sequential(*[Block(c, cfg.kernel, cfg.expansion) for _ in range(cfg.dec_blocks)])
         self.dec_norm = nn.LayerNorm(c)
-        self.dec_out = nn.Linear(c, cfg.n_bins)
+        # A single linear layer can only emit spectra in a `channels`-dim subspace: too few for sharp
+        # harmonic combs at every pitch. The MLP head lifts that limit.
+        self.dec_hidden = nn.Linear(c, cfg.head_hidden) if cfg.head_hidden > 0 else None
+        self.dec_out = nn.Linear(cfg.head_hidden if cfg.head_hidden > 0 else c, cfg.n_bins)
         # Start near the corpus' mean log-magnitude so early training is not spent on the offset.
         nn.init.zeros_(self.dec_out.weight)
         nn.init.constant_(self.dec_out.bias, -4.0)
@@ -93,7 +97,10 @@ class SpectralAutoencoder(nn.Module):
     def decode_logmag(self, z: torch.Tensor) -> torch.Tensor:
         """Latents [B, T, D] -> log-magnitudes [B, T, K] (clamped)."""
         h = self.dec_blocks(self.dec_in(z.transpose(1, 2)))
-        out = self.dec_out(self.dec_norm(h.transpose(1, 2)))
+        h = self.dec_norm(h.transpose(1, 2))
+        if self.dec_hidden is not None:
+            h = F.gelu(self.dec_hidden(h))
+        out = self.dec_out(h)
         return out.clamp(self.cfg.out_min, self.cfg.out_max)
 
 

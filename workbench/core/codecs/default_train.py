@@ -231,6 +231,9 @@ def train(
     stop_flag: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
     torch.manual_seed(tc.seed)
+    if resume and (state_dir / "training.json").is_file():
+        # The architecture is the checkpoint's, whatever the command line says now.
+        tc.model = dict(json.loads((state_dir / "training.json").read_text())["train"].get("model", tc.model))
     cfg = DefaultCodecConfig(**tc.model)
     model = SpectralAutoencoder(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=(0.9, 0.99), weight_decay=tc.weight_decay)
