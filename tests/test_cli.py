@@ -79,6 +79,7 @@ def fake_codec(monkeypatch: pytest.MonkeyPatch) -> None:
     later test in the session.
     """
     monkeypatch.setattr(registry, "_REGISTRY", {})
+    monkeypatch.setattr(registry, "_BUILTIN_LOADED", True)
     entry = CodecEntry(id="fake", factory=lambda **_: FakeCodec(), summary=_summary, aliases=("default",))
     registry.register(entry)
 

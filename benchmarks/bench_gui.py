@@ -1,0 +1,184 @@
+"""GUI figures: launch-to-usable time, worst event-loop stall during training, timeline pan frame time.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/bench_gui.py [--train-steps N] [--skip-launch]
+
+1. Launch: a fresh interpreter starts the app with the defaults (embedded codec + SAE + demo clip) and
+   reports when every view is populated; measured from process start (imports included).
+2. Stall: a training run (synthetic corpus) in the worker thread while a 5 ms QTimer ticks on the GUI
+   thread; the worst gap between ticks beyond the timer period is the worst stall (target <= 50 ms).
+3. Pan: the timelines over a 10-minute clip with 64 features in the heatmap and 8 feature lines;
+   the view (10 s wide) is panned step by step and each repaint is timed (target median <= 16 ms).
+
+Settings, caches and logs go to a temporary folder. Run on a quiet machine: other jobs on the same
+cores inflate every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+LAUNCH = r"""
+import os, sys, time
+t0 = float(sys.argv[1])
+from workbench.app.main import make_app
+from workbench.app.main_window import MainWindow
+app = make_app()
+w = MainWindow(use_audio_device=False, dialogs=False)
+w.show()
+t_window = time.time() - t0
+w.start()
+while w.loading or not all(w.populated_views().values()):
+    app.processEvents()
+    time.sleep(0.002)
+    if w.errors:
+        print("error:", w.errors[-1]); sys.exit(2)
+print(f"{t_window:.3f} {time.time() - t0:.3f}")
+w.close()
+"""
+
+
+def bench_launch() -> tuple[float, float]:
+    t0 = time.time()
+    out = subprocess.run([sys.executable, "-c", LAUNCH, repr(t0)], capture_output=True, text=True, timeout=900)
+    line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr[-500:]
+    if out.returncode != 0 or line.startswith("error"):
+        raise SystemExit(f"launch failed: {line}")
+    a, b = (float(v) for v in line.split())
+    return a, b
+
+
+def bench_stall(steps: int) -> dict[str, float]:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from workbench.app.main import make_app
+    from workbench.app.main_window import MainWindow
+
+    app = make_app()
+    assert isinstance(app, QApplication)
+    QMessageBox.question = staticmethod(lambda *a, **k: QMessageBox.StandardButton.No)  # type: ignore[method-assign]
+    w = MainWindow(use_audio_device=False, dialogs=False)
+    w.show()
+    w.start()
+    while w.loading:
+        app.processEvents()
+        time.sleep(0.002)
+    p = w.training
+    p.synthetic.setValue(8)
+    p.d_sae.setValue(256)
+    p.k.setValue(16)
+    p.batch.setValue(1024)
+    p.steps.setValue(steps)
+    p.out.setText(tempfile.mkdtemp(prefix="bench-sae-"))
+    ticks: list[float] = []
+    events: list[tuple[float, str]] = []
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    p.start()
+    assert p.task is not None
+    p.task.progress.connect(lambda f, m: events.append((time.perf_counter(), m)))
+    timer.start()
+    t0 = time.perf_counter()
+    while p.running:
+        app.processEvents()
+        time.sleep(0.001)
+    timer.stop()
+    gaps = np.diff(np.array(ticks)) - 0.005
+    worst = int(np.argmax(gaps))
+    t_worst = ticks[worst]
+    before = [m for t, m in events if t <= t_worst + gaps[worst] + 0.005]
+    w.close()
+    return {"seconds": time.perf_counter() - t0, "ticks": len(ticks), "worst_ms": 1000 * float(gaps.max()),
+            "p99_ms": 1000 * float(np.percentile(gaps, 99)), "median_ms": 1000 * float(np.median(gaps)),
+            "status": p.status.text()[:80], "during": (before[-1] if before else "start")}  # type: ignore[dict-item]
+
+
+def bench_pan(n_features: int = 64, minutes: float = 10.0, frames: int = 120) -> dict[str, float]:
+    from PySide6.QtWidgets import QApplication
+
+    from workbench.app.main import make_app
+    from workbench.app.timeline import TimelineView
+    from workbench.core.visuals import log_mel
+
+    app = make_app()
+    assert isinstance(app, QApplication)
+    sr, fr = 24000, 75.0
+    n = int(minutes * 60 * sr)
+    rng = np.random.default_rng(0)
+    t = np.arange(n, dtype=np.float32) / sr
+    wave = (0.3 * np.sin(2 * np.pi * 220 * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 0.2 * t))).astype(np.float32)
+    wave += 0.02 * rng.standard_normal(n).astype(np.float32)
+    mel = log_mel(wave, sr, n_mels=96, n_fft=1024, hop=sr // 100)
+    T = int(minutes * 60 * fr)
+    z = rng.standard_normal((T, 64)).astype(np.float32)
+    rel = np.maximum(0, rng.standard_normal((n_features, T))).astype(np.float32)
+    view = TimelineView()
+    view.resize(1400, 860)
+    view.show()
+    view.set_duration(minutes * 60)
+    view.set_waveforms(wave, wave * 0.5, sr)
+    view.set_mels(mel, mel)
+    view.set_latents(z, fr)
+    view.set_heatmap(np.arange(n_features), rel, fr)
+    tt = (np.arange(T) + 0.5) / fr
+    view.set_feature_lines(tt, [(i, f"#{i}", rel[i], rel[i] * 0.5) for i in range(8)])
+    plot = view.rows["wave"].plot
+    plot.setXRange(0, 10, padding=0)
+    for _ in range(5):
+        app.processEvents()
+    times = []
+    x = 0.0
+    for _ in range(frames):
+        x += 2.5
+        t0 = time.perf_counter()
+        plot.setXRange(x, x + 10, padding=0)
+        app.processEvents()  # layout + one repaint of the damaged region
+        times.append(time.perf_counter() - t0)
+    view.close()
+    return {"median_ms": 1000 * statistics.median(times), "p95_ms": 1000 * float(np.percentile(times, 95)),
+            "max_ms": 1000 * max(times)}
+
+
+def cpu_reference() -> float:
+    """Seconds for sum(range(10**7)) (about 0.15-0.25 s on an idle desktop core): scale for the rest."""
+    t0 = time.perf_counter()
+    sum(range(10**7))
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--train-steps", type=int, default=300)
+    ap.add_argument("--skip-launch", action="store_true")
+    ap.add_argument("--skip-train", action="store_true")
+    args = ap.parse_args()
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    tmp = tempfile.mkdtemp(prefix="bench-gui-")
+    for kind in ("CONFIG", "LOG"):
+        os.environ.setdefault(f"WORKBENCH_{kind}_DIR", os.path.join(tmp, kind.lower()))
+    print(f"cpu reference: sum(range(1e7)) took {cpu_reference():.2f} s (idle desktop core: ~0.2 s)")
+    if not args.skip_launch:
+        win_s, ready_s = bench_launch()
+        print(f"launch: window shown after {win_s:.2f} s, usable with defaults loaded after {ready_s:.2f} s")
+    pan = bench_pan()
+    print(f"pan (10-min clip, 64 features + 8 lines): median {pan['median_ms']:.1f} ms, "
+          f"p95 {pan['p95_ms']:.1f} ms, max {pan['max_ms']:.1f} ms per frame (target median <= 16 ms)")
+    if not args.skip_train:
+        st = bench_stall(args.train_steps)
+        print(f"training ({args.train_steps} steps, {st['seconds']:.1f} s): worst event-loop stall "
+              f"{st['worst_ms']:.0f} ms, p99 {st['p99_ms']:.1f} ms, median {st['median_ms']:.2f} ms "
+              f"(target worst <= 50 ms; worst during '{st['during']}'); {st['status']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""The main window end to end (offscreen): defaults, opening clips, steering + undo, no-device state,
+bad files, sessions, drag-and-drop, the exception hook and the smoke test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from workbench.app.main_window import MainWindow
+from workbench.core.steering import Edit
+
+
+def wait_steered(qtbot: Any, win: MainWindow) -> None:
+    qtbot.waitUntil(lambda: win.ws.steered_is_current and not win.steerer.busy, timeout=10_000)
+
+
+def test_window_opens_with_defaults_and_every_view_is_populated(window: MainWindow) -> None:
+    win = window
+    assert win.ws.codec_id == "default" and win.ws.sae is not None and win.ws.sae_is_default
+    a = win.ws.analysis
+    assert a is not None and a.path is None and a.name == "demo clip"
+    assert win.populated_views() == dict.fromkeys(win.populated_views(), True)
+    assert win.table.proxy.rowCount() == win.ws.sae.d_sae
+    assert win.timeline.img_latent.image.shape == (a.z.shape[1], a.z.shape[0])
+    assert abs(win.timeline.duration - a.duration) < 1e-6
+    assert "codec default" in win.status_info.text() and "features" in win.status_info.text()
+    assert not win.errors
+
+
+def test_opening_a_clip_updates_all_views(window: MainWindow, qtbot: Any, audio_file: Path) -> None:
+    win = window
+    old = win.ws.analysis
+    old_latent = win.timeline.img_latent.image.copy()
+    with qtbot.waitSignal(win.loadFinished, timeout=20_000) as sig:
+        win.open_audio(str(audio_file))
+    assert sig.args == [True]
+    a = win.ws.analysis
+    assert a is not old and a is not None and a.path == audio_file and a.name == "tones.wav"
+    assert abs(win.timeline.duration - 1.5) < 0.01
+    assert win.timeline.img_latent.image.shape != old_latent.shape
+    assert win.timeline.img_mel_a.image.shape[1] == a.mel.db.shape[0]
+    xs = win.timeline.wave_a.xData
+    assert len(xs) > 100 and xs.max() <= a.duration + 1e-3 and xs.min() < 0.01
+    assert win.table.model.clip_active.shape == (win.ws.sae.d_sae,)
+    assert np.allclose(win.table.model.clip_active, a.summary.clip_active)
+    assert "tones.wav" in win.windowTitle()
+    assert str(audio_file.resolve()) in win.settings.recent_files
+
+
+def test_moving_a_slider_changes_the_steered_buffer_and_undo_restores_it(window: MainWindow, qtbot: Any) -> None:
+    win = window
+    a = win.ws.analysis
+    feat = int(np.argmax(a.summary.clip_mean))
+    win.table.select_features([feat])
+    win.table.steer_btn.click()
+    assert [e.feature for e in win.ws.edits] == [feat]
+    row = win.steering.rows[feat]
+    original = a.decoded.samples.copy()
+    # A drag: several value changes in one gesture → one undo step.
+    for v in (0.8, 0.5, 0.2, 0.0):
+        row.slider.setValue(v)
+    row.slider.sliderReleased.emit()
+    assert win.ws.edits == (Edit(feat, "scale", 0.0),)
+    wait_steered(qtbot, win)
+    steered = win.ws.steered.clip.samples
+    assert steered.shape == original.shape
+    assert np.abs(steered - original).max() > 1e-4
+    assert win.timeline.wave_b.isVisible()
+    assert win.undo.count() == 2  # add slider + one merged drag
+    win.undo_action.trigger()
+    assert win.ws.edits == (Edit(feat, "scale", 1.0),)
+    assert row.slider.value() == pytest.approx(1.0)
+    wait_steered(qtbot, win)
+    assert np.array_equal(win.ws.steered.clip.samples, original)
+    win.redo_action.trigger()
+    wait_steered(qtbot, win)
+    assert np.array_equal(win.ws.steered.clip.samples, steered)
+    win.reset_action.trigger()
+    assert win.ws.edits == (Edit(feat, "scale", 1.0),)
+
+
+def test_modes_and_time_ranges(window: MainWindow, qtbot: Any) -> None:
+    win = window
+    feat = int(np.argmax(win.ws.analysis.summary.clip_mean))
+    win.add_slider(feat)
+    row = win.steering.rows[feat]
+    row.mode.setCurrentText("add")
+    assert win.ws.edits == (Edit(feat, "add", 0.0),)
+    row.range_btn.click()  # no selection yet: explained, nothing changes
+    assert win.ws.edits == (Edit(feat, "add", 0.0),) and not row.range_btn.isChecked()
+    win.timeline.set_selection((0.5, 1.0))
+    row.range_btn.click()
+    assert win.ws.edits == (Edit(feat, "add", 0.0, 0.5, 1.0),)
+    row.slider.setValue(1.0)
+    wait_steered(qtbot, win)
+    d = np.abs(win.ws.steered.clip.samples[:, 0] - win.ws.analysis.decoded.samples[:, 0])
+    sr = win.ws.analysis.decoded.sample_rate
+    assert d[: int(0.3 * sr)].max() < 1e-6 < d[int(0.6 * sr) : int(0.9 * sr)].max()
+
+
+def test_no_output_device_disables_play_and_says_why(window: MainWindow, qtbot: Any) -> None:
+    win = window
+    assert win.engine is not None and not win.engine.has_device
+    assert not win.transport.play.isEnabled()
+    tip = win.transport.play.toolTip()
+    assert "no audio output device" in tip and "Output menu" in tip
+    assert "no output device" in win.device_label.text()
+    win.toggle_play()  # Space on a disabled action: nothing happens, nothing breaks
+    assert not win.engine.is_playing
+    # Everything else works: seek moves the playhead.
+    win.seek(0.7)
+    assert win.timeline.playhead() == pytest.approx(0.7)
+    # Silent playback is the explicit way to run the clock without a device.
+    win._set_silent(True)
+    assert win.transport.play.isEnabled()
+    fed: list[np.ndarray] = []
+    real = win.engine.set_steered
+    win.engine.set_steered = lambda z: (fed.append(z), real(z))  # type: ignore[method-assign]
+    win.toggle_play()
+    qtbot.waitUntil(lambda: win.engine.position > 0.8, timeout=5000)
+    # A slider moved while playing reaches the live engine.
+    feat = int(np.argmax(win.ws.analysis.summary.clip_mean))
+    win.add_slider(feat)
+    win.steering.rows[feat].slider.setValue(0.0)
+    qtbot.waitUntil(lambda: len(fed) > 0, timeout=5000)
+    assert not np.array_equal(fed[-1], win.ws.analysis.z)
+    win.toggle_play()
+    assert not win.engine.is_playing
+    win.stop()
+
+
+def test_bad_file_gives_one_dialog_and_keeps_the_session(window: MainWindow, qtbot: Any, tmp_path: Path,
+                                                          captured_dialogs: list[tuple[str, str]]) -> None:
+    win = window
+    win.add_slider(3)
+    before = (win.ws.analysis, win.ws.edits, win.ws.sae, win.ws.codec)
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk" * 4)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(bad))])
+    ev = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                    Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(win.loadFinished, timeout=10_000) as sig:
+        win.dropEvent(ev)
+    assert sig.args == [False]
+    crit = [t for k, t in captured_dialogs if k == "critical"]
+    assert len(crit) == 1 and "broken.wav" in crit[0] and "\n" not in crit[0]
+    assert (win.ws.analysis, win.ws.edits, win.ws.sae, win.ws.codec) == before
+    assert win.populated_views()["heatmap"]
+    # A folder that is not an SAE and a missing file: one dialog each, state kept.
+    win.open_path(str(tmp_path))
+    with qtbot.waitSignal(win.loadFinished, timeout=10_000):
+        win.open_audio(str(tmp_path / "missing.flac"))
+    assert len([k for k, _ in captured_dialogs if k == "critical"]) == 3
+    assert win.ws.analysis is before[0]
+
+
+def test_session_save_and_open_round_trip(window: MainWindow, qtbot: Any, tmp_path: Path, audio_file: Path) -> None:
+    win = window
+    with qtbot.waitSignal(win.loadFinished, timeout=20_000):
+        win.open_audio(str(audio_file))
+    win.add_slider(2)
+    win.set_edit(Edit(2, "add", 0.5, 0.2, 0.9))
+    win.add_slider(5)
+    win.set_edit(Edit(5, "scale", 0.0))
+    win.ws.set_selected([2, 7])
+    win.transport.ab.setChecked(False)
+    win.timeline.set_selection((0.25, 0.75))
+    path = tmp_path / "s" / "my.wbsession.json"
+    win.save_session(str(path))
+    assert path.is_file()
+    # Change everything, then open the session again.
+    win.remove_slider(2)
+    win.ws.set_selected([])
+    win.transport.ab.setChecked(True)
+    with qtbot.waitSignal(win.loadFinished, timeout=20_000) as sig:
+        win.open_session(str(path))
+    assert sig.args == [True]
+    assert win.ws.edits == (Edit(2, "add", 0.5, 0.2, 0.9), Edit(5, "scale", 0.0))
+    assert win.ws.selected == (2, 7)
+    assert win.ws.analysis.path == audio_file
+    assert not win.transport.ab.isChecked() and win.engine.ab == "A"
+    assert win.timeline.selection == pytest.approx((0.25, 0.75))
+    assert set(win.steering.rows) == {2, 5}
+    wait_steered(qtbot, win)
+    assert win.undo.count() == 0
+
+
+def test_export_writes_the_steered_audio(window: MainWindow, qtbot: Any, tmp_path: Path) -> None:
+    from workbench.core.audio import load_audio
+
+    win = window
+    feat = int(np.argmax(win.ws.analysis.summary.clip_mean))
+    win.add_slider(feat)
+    win.set_edit(Edit(feat, "scale", 0.0))
+    wait_steered(qtbot, win)
+    out = tmp_path / "out.wav"
+    task = win.export(str(out))
+    with qtbot.waitSignal(task.ended, timeout=10_000):
+        pass
+    clip = load_audio(out)
+    assert np.abs(clip.samples - win.ws.steered.clip.samples).max() < 1e-3
+
+
+def test_exception_hook_shows_one_dialog_and_logs(qtbot: Any, monkeypatch: pytest.MonkeyPatch, app_env: Path) -> None:
+    import sys
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from workbench.app.errors import ExceptionHook, setup_logging
+
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "exec", lambda self: shown.append(self.text()) or 0)
+    setup_logging()
+    hook = ExceptionHook()
+    hook.install()
+    try:
+        for _ in range(3):  # a burst of the same failure gives one dialog
+            try:
+                raise RuntimeError("boom")
+            except RuntimeError:
+                sys.excepthook(*sys.exc_info())
+        qtbot.waitUntil(lambda: len(shown) == 1, timeout=2000)
+    finally:
+        hook.uninstall()
+    assert "RuntimeError: boom" in shown[0]
+    qtbot.wait(600)
+
+
+def test_smoke_test_entry_point(capsys: pytest.CaptureFixture[str], qapp: Any) -> None:
+    from workbench.app.main import run_app
+
+    assert run_app(smoke_test=True) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("smoke test ok:") and "6/6 views populated" in out
+
+
+def test_a_bad_file_on_the_command_line_still_opens_the_defaults(qtbot: Any, tmp_path: Path,
+                                                                  captured_dialogs: list[tuple[str, str]]) -> None:
+    win = MainWindow(use_audio_device=False)
+    qtbot.addWidget(win)
+    win.show()
+    with qtbot.waitSignal(win.loadFinished, timeout=30_000) as sig:
+        win.start(str(tmp_path / "nope.wav"))
+    assert sig.args == [True]
+    assert [k for k, _ in captured_dialogs] == ["critical"] and "nope.wav" in captured_dialogs[0][1]
+    assert win.ws.analysis is not None and win.ws.analysis.name == "demo clip"
+    win.close()

@@ -1,0 +1,338 @@
+"""Sparse autoencoder architectures and the inference API the rest of the workbench uses.
+
+Every architecture shares one affine encoder and one linear decoder (SAELens's tensor names and shapes):
+
+    h = (z - b_dec) @ W_enc + b_enc          (the ``- b_dec`` only when ``apply_b_dec_to_input``)
+    f = act(h)                               features [T, d_sae]
+    ẑ = f @ W_dec + b_dec                    reconstruction [T, d_in]
+
+and differ only in ``act`` and in the training loss:
+
+- ``topk``: keep the k largest entries of h (then ReLU). Loss: MSE + AuxK (Gao et al. 2024): the top
+  ``d_in // 2`` *dead* latents are asked to reconstruct the residual, which brings dead latents back.
+- ``batchtopk``: during training the ``k * batch`` largest ReLU(h) of the whole batch (Bussmann et al.
+  2024), so frames that need more features get more; the global threshold that this selection amounts
+  to is tracked (EMA of the smallest kept activation) and used at inference as a JumpReLU:
+  ``f = ReLU(h) * (h > threshold)``. Saved as SAELens does it: architecture ``jumprelu`` + ``threshold``.
+- ``jumprelu``: inference only (SAEs trained elsewhere, and our ``batchtopk`` once saved).
+- ``relu``: ``f = ReLU(h)``, loss MSE + λ·Σ f_i‖W_dec,i‖ (L1 weighted by decoder norms; saved as
+  SAELens's ``standard``).
+- ``relu-rmsnorm``: the variant of Paek et al. 2025 (audio-latent SAEs), defined here as
+
+      u = ReLU(h)                                   the *pre-norm* code
+      f = rms_weight ⊙ u / sqrt(mean_j(u_j²) + rms_eps)   RMSNorm over the d_sae features
+      loss = MSE(ẑ, z) + λ·Σ u_i                    (L1 on the pre-norm code)
+
+  RMSNorm fixes the overall size of the code, so scaling one feature up takes weight from the others
+  and the decoded latent keeps a typical norm: steered latents stay in the distribution the codec's
+  decoder knows. Because f does not change when u is scaled, the encoder could dodge the L1 by
+  shrinking itself; so for this architecture the encoder's columns are also kept at unit norm during
+  training (the decoder's rows are, for all architectures). Saved with ``architecture:
+  "relu-rmsnorm"``, ``rms_eps`` in cfg.json and the tensor ``rms_weight`` [d_sae]; SAELens has no such
+  architecture and will refuse it, our loader restores it.
+
+Steering (``z' = z + (f' - f) @ W_dec``) edits the features f returned by `encode`. For
+``relu-rmsnorm`` edits can also be made "through the norm": edit the pre-norm code u from
+`encode_prenorm` and map it back with `decode_prenorm` (``z' = z + decode_prenorm(u') -
+decode_prenorm(u)``), which renormalises the edited code before decoding.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from workbench.core.errors import ModelFileError
+
+TRAINABLE = ("topk", "batchtopk", "relu", "relu-rmsnorm")
+ARCHITECTURES = (*TRAINABLE, "jumprelu")
+# What each architecture is called in cfg.json (SAELens's names where SAELens has one).
+SAVED_AS = {"topk": "topk", "batchtopk": "jumprelu", "jumprelu": "jumprelu", "relu": "standard",
+            "relu-rmsnorm": "relu-rmsnorm"}
+NP_CHUNK = 16384  # frames per block in the numpy helpers: bounded memory for long clips
+
+
+class SAE(nn.Module):
+    """One sparse autoencoder; `encode`/`decode` act on raw codec latents once loaded or folded."""
+
+    threshold: torch.Tensor  # batchtopk, jumprelu
+    rms_weight: nn.Parameter  # relu-rmsnorm
+
+    def __init__(
+        self,
+        d_in: int,
+        d_sae: int,
+        architecture: str = "topk",
+        *,
+        k: int | None = None,
+        apply_b_dec_to_input: bool = True,
+        rms_eps: float = 1e-6,
+    ) -> None:
+        super().__init__()
+        if architecture not in ARCHITECTURES:
+            raise ModelFileError(f"unknown SAE architecture '{architecture}'; known: {', '.join(ARCHITECTURES)}")
+        if d_in < 1 or d_sae < 1:
+            raise ModelFileError(f"SAE sizes must be positive (d_in={d_in}, d_sae={d_sae})")
+        if architecture in ("topk", "batchtopk"):
+            if k is None or not (1 <= int(k) <= d_sae):
+                raise ModelFileError(f"{architecture} SAE needs 1 <= k <= d_sae ({d_sae}), got k={k}")
+        self.d_in = int(d_in)
+        self.d_sae = int(d_sae)
+        self.architecture = architecture
+        self.k = int(k) if k is not None else None
+        self.apply_b_dec_to_input = bool(apply_b_dec_to_input)
+        self.rms_eps = float(rms_eps)
+        # Facts from the folder it was loaded from (codec id, max activations, ...): see io.SAEInfo.
+        self.info: Any = None
+        self.W_enc = nn.Parameter(torch.zeros(d_in, d_sae))
+        self.b_enc = nn.Parameter(torch.zeros(d_sae))
+        self.W_dec = nn.Parameter(torch.zeros(d_sae, d_in))
+        self.b_dec = nn.Parameter(torch.zeros(d_in))
+        if architecture in ("batchtopk", "jumprelu"):
+            # Estimated (batchtopk) or loaded (jumprelu), never trained by gradient: a buffer.
+            self.register_buffer("threshold", torch.zeros(d_sae))
+        if architecture == "relu-rmsnorm":
+            self.rms_weight = nn.Parameter(torch.ones(d_sae))
+
+    # -- construction ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def init_weights(self, generator: torch.Generator | None = None) -> None:
+        """Unit-norm random decoder rows, encoder = decoder transposed (tied init), zero biases."""
+        w = torch.randn(self.d_sae, self.d_in, generator=generator)
+        w /= w.norm(dim=1, keepdim=True).clamp_min(1e-8)
+        self.W_dec.copy_(w)
+        self.W_enc.copy_(w.T)
+        self.b_enc.zero_()
+        self.b_dec.zero_()
+        if self.architecture == "relu-rmsnorm":
+            # With unit decoder rows and an RMS-1 code, a gain of sqrt(d_in / d_sae) starts the
+            # reconstruction near the (normalised) input's scale.
+            self.rms_weight.fill_((self.d_in / self.d_sae) ** 0.5)
+
+    @property
+    def saved_architecture(self) -> str:
+        return SAVED_AS[self.architecture]
+
+    def describe(self) -> dict[str, Any]:
+        return {"architecture": self.architecture, "d_in": self.d_in, "d_sae": self.d_sae, "k": self.k,
+                "apply_b_dec_to_input": self.apply_b_dec_to_input}
+
+    # -- inference ---------------------------------------------------------------------------------
+    def hidden_pre(self, z: torch.Tensor) -> torch.Tensor:
+        x = z - self.b_dec if self.apply_b_dec_to_input else z
+        return x @ self.W_enc + self.b_enc
+
+    def rms_normalize(self, u: torch.Tensor) -> torch.Tensor:
+        """RMSNorm over features (relu-rmsnorm only): the post-norm code the decoder consumes."""
+        return u * torch.rsqrt(u.pow(2).mean(dim=-1, keepdim=True) + self.rms_eps) * self.rms_weight
+
+    def activate(self, h: torch.Tensor) -> torch.Tensor:
+        arch = self.architecture
+        if arch == "topk":
+            assert self.k is not None
+            vals, idx = h.topk(self.k, dim=-1, sorted=False)
+            return torch.zeros_like(h).scatter_(-1, idx, vals.relu())
+        if arch in ("batchtopk", "jumprelu"):
+            return h.relu() * (h > self.threshold.relu())
+        if arch == "relu":
+            return h.relu()
+        return self.rms_normalize(h.relu())
+
+    def encode(self, z: torch.Tensor) -> torch.Tensor:
+        """Features [..., d_sae] of latents [..., d_in]."""
+        return self.activate(self.hidden_pre(z))
+
+    def decode(self, f: torch.Tensor) -> torch.Tensor:
+        """Reconstruction [..., d_in] from features [..., d_sae] (linear: steering relies on it)."""
+        return f @ self.W_dec + self.b_dec
+
+    def encode_prenorm(self, z: torch.Tensor) -> torch.Tensor:
+        """relu-rmsnorm: the code before RMSNorm (what the L1 acted on). Other architectures: `encode`."""
+        if self.architecture == "relu-rmsnorm":
+            return self.hidden_pre(z).relu()
+        return self.encode(z)
+
+    def decode_prenorm(self, u: torch.Tensor) -> torch.Tensor:
+        """relu-rmsnorm: decode an (edited) pre-norm code, renormalising it first. Others: `decode`."""
+        if self.architecture == "relu-rmsnorm":
+            return self.decode(self.rms_normalize(u))
+        return self.decode(u)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(z))
+
+    # -- numpy convenience (the app and the CLI work in numpy) --------------------------------------
+    def _np_apply(self, fn: Any, x: np.ndarray, width_in: int, name: str) -> np.ndarray:
+        a = np.asarray(x)
+        if a.ndim != 2 or a.shape[1] != width_in:
+            raise ModelFileError(f"{name}: expected an array [T, {width_in}], got shape {tuple(a.shape)}")
+        p = next(self.parameters())
+        outs = []
+        with torch.inference_mode():
+            for s in range(0, max(1, a.shape[0]), NP_CHUNK):
+                t = torch.from_numpy(np.ascontiguousarray(a[s : s + NP_CHUNK], dtype=np.float32))
+                outs.append(fn(t.to(p.device)).float().cpu().numpy())
+        return np.concatenate(outs, axis=0).astype(np.float32, copy=False)
+
+    def encode_np(self, z: np.ndarray) -> np.ndarray:
+        return self._np_apply(self.encode, z, self.d_in, "latents")
+
+    def decode_np(self, f: np.ndarray) -> np.ndarray:
+        return self._np_apply(self.decode, f, self.d_sae, "features")
+
+    def encode_prenorm_np(self, z: np.ndarray) -> np.ndarray:
+        return self._np_apply(self.encode_prenorm, z, self.d_in, "latents")
+
+    def decode_prenorm_np(self, u: np.ndarray) -> np.ndarray:
+        return self._np_apply(self.decode_prenorm, u, self.d_sae, "features")
+
+    def reconstruct_np(self, z: np.ndarray) -> np.ndarray:
+        return self._np_apply(self.forward, z, self.d_in, "latents")
+
+    @property
+    def W_dec_np(self) -> np.ndarray:
+        """Decoder rows [d_sae, d_in] as float32 numpy (a copy)."""
+        return self.W_dec.detach().float().cpu().numpy().copy()
+
+    # -- training-time constraints -----------------------------------------------------------------
+    @torch.no_grad()
+    def project_grads_(self) -> None:
+        """Remove the gradient components that would change unit-norm rows' lengths (they are
+        renormalised after the step anyway; removing them first keeps Adam's moments about directions)."""
+        g = self.W_dec.grad
+        if g is not None:
+            w = self.W_dec
+            g -= (g * w).sum(dim=1, keepdim=True) * w
+        if self.architecture == "relu-rmsnorm" and self.W_enc.grad is not None:
+            g, w = self.W_enc.grad, self.W_enc
+            g -= (g * w).sum(dim=0, keepdim=True) * w
+
+    @torch.no_grad()
+    def normalize_(self) -> None:
+        self.W_dec.div_(self.W_dec.norm(dim=1, keepdim=True).clamp_min(1e-8))
+        if self.architecture == "relu-rmsnorm":
+            self.W_enc.div_(self.W_enc.norm(dim=0, keepdim=True).clamp_min(1e-8))
+
+    # -- folding the training-time input scale -----------------------------------------------------
+    @torch.no_grad()
+    def folded(self, scale: float) -> SAE:
+        """A copy that acts on raw latents z, for a model trained on ``scale * z``.
+
+        Features of the copy are those of the trained model divided by `scale` (h' = h / scale: W_enc
+        unchanged, b_enc, b_dec and threshold divided), so decoder rows stay unit-norm and a feature's
+        value is its amplitude along that unit direction in raw latent units. TopK selections,
+        JumpReLU gates and the RMSNorm (eps / scale², gain / scale) come out identical.
+        """
+        s = float(scale)
+        out = SAE(self.d_in, self.d_sae, self.architecture, k=self.k,
+                  apply_b_dec_to_input=self.apply_b_dec_to_input, rms_eps=self.rms_eps / (s * s))
+        out.load_state_dict({k: v.detach().clone() for k, v in self.state_dict().items()})
+        out.info = self.info
+        out.b_enc.div_(s)
+        out.b_dec.div_(s)
+        if self.architecture in ("batchtopk", "jumprelu"):
+            out.threshold.div_(s)
+        if self.architecture == "relu-rmsnorm":
+            out.rms_weight.div_(s)
+        return out.to(self.W_enc.device)
+
+    # -- training forward passes -------------------------------------------------------------------
+    def training_loss(
+        self,
+        x: torch.Tensor,
+        *,
+        l1: float = 0.0,
+        dead_mask: torch.Tensor | None = None,
+        aux_coef: float = 1.0 / 32,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """Loss on a (normalised) batch x [B, d_in].
+
+        Returns (loss, parts, fired, x_hat): `parts` holds detached scalars for logging; `fired` [d_sae]
+        counts the frames on which each feature was non-zero in this batch.
+        """
+        arch = self.architecture
+        h = self.hidden_pre(x)
+        parts: dict[str, torch.Tensor] = {}
+        b = x.shape[0]
+        if arch == "topk":
+            assert self.k is not None
+            vals, idx = h.topk(self.k, dim=-1, sorted=False)
+            vals = vals.relu()
+            x_hat = F.embedding_bag(idx, self.W_dec, per_sample_weights=vals, mode="sum") + self.b_dec
+            on = vals > 0
+            fired = torch.bincount(idx[on], minlength=self.d_sae)
+            l0 = on.sum(dim=-1).float().mean()
+        elif arch == "batchtopk":
+            assert self.k is not None
+            a = h.relu().flatten()
+            n = max(1, min(a.numel(), int(round(self.k * b))))
+            vals, flat_idx = a.topk(n, sorted=False)
+            rows = torch.div(flat_idx, self.d_sae, rounding_mode="floor")
+            cols = flat_idx - rows * self.d_sae
+            order = rows.argsort()
+            rows, cols, vals = rows[order], cols[order], vals[order]
+            counts = torch.bincount(rows, minlength=b)
+            offsets = torch.cumsum(counts, 0) - counts
+            x_hat = F.embedding_bag(cols, self.W_dec, offsets, per_sample_weights=vals, mode="sum") + self.b_dec
+            on = vals > 0
+            fired = torch.bincount(cols[on], minlength=self.d_sae)
+            l0 = on.sum().float() / b
+            if self.training and bool(on.any()):
+                with torch.no_grad():
+                    smallest = vals[on].min()
+                    t = self.threshold
+                    # First batch sets it; then an EMA (as SAELens does), one scalar for all features.
+                    new = smallest if float(t[0]) == 0.0 else 0.99 * t[0] + 0.01 * smallest
+                    t.fill_(float(new))
+        else:
+            u = h.relu()
+            f = self.rms_normalize(u) if arch == "relu-rmsnorm" else u
+            x_hat = f @ self.W_dec + self.b_dec
+            fired = (u > 0).sum(dim=0)  # one pass over the codes: bool reductions are slow on CPU
+            l0 = fired.sum().float() / b
+            if arch == "relu":
+                sparsity = (u @ self.W_dec.norm(dim=1)).mean()
+            else:
+                sparsity = u.sum(dim=-1).mean()
+            parts["l1"] = sparsity.detach()
+        err = x - x_hat
+        mse = err.pow(2).sum(dim=-1).mean()
+        loss = mse
+        if arch in ("relu", "relu-rmsnorm"):
+            loss = loss + l1 * sparsity
+        elif dead_mask is not None and aux_coef > 0:
+            num_dead = int(dead_mask.sum())
+            if num_dead > 0:
+                k_aux = min(max(1, self.d_in // 2), num_dead)
+                scale = min(num_dead / max(1, self.d_in // 2), 1.0)
+                # Top-k over the dead columns only (usually few): cheaper than a masked top-k of all.
+                dead_idx = dead_mask.nonzero().squeeze(1)
+                av, ai = h.index_select(1, dead_idx).topk(k_aux, dim=-1, sorted=False)
+                e_hat = F.embedding_bag(dead_idx[ai], self.W_dec, per_sample_weights=av, mode="sum")
+                aux = (e_hat - err.detach()).pow(2).sum(dim=-1).mean()
+                parts["aux"] = aux.detach()
+                loss = loss + aux_coef * scale * aux
+        parts["mse"] = mse.detach()
+        parts["l0"] = l0.detach()
+        parts["loss"] = loss.detach()
+        var = (x - x.mean(dim=0, keepdim=True)).pow(2).sum(dim=-1).mean()
+        parts["fvu"] = (mse / var.clamp_min(1e-12)).detach()
+        return loss, parts, fired, x_hat
+
+
+def geometric_median(x: torch.Tensor, iters: int = 64, tol: float = 1e-6) -> torch.Tensor:
+    """Weiszfeld's algorithm: the point minimising the sum of distances, a robust centre for b_dec
+    (the mean is pulled by loud outliers; the median of each dimension ignores their joint shape)."""
+    y = x.mean(dim=0)
+    for _ in range(iters):
+        d = (x - y).norm(dim=1).clamp_min(1e-8)
+        w = 1.0 / d
+        y_new = (w[:, None] * x).sum(dim=0) / w.sum()
+        if float((y_new - y).norm()) <= tol * (1.0 + float(y.norm())):
+            return y_new
+        y = y_new
+    return y

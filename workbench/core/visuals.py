@@ -1,0 +1,192 @@
+"""What the app's views show, computed without Qt: log-mel images, latent images, feature summaries.
+
+Kept here (not in the app) so it is tested headless and the GUI only draws arrays. Everything is
+numpy: importing librosa costs seconds at start-up, and a mel filterbank is a few lines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
+    return 2595.0 * np.log10(1.0 + np.asarray(f, np.float64) / 700.0)
+
+
+def mel_to_hz(m: np.ndarray | float) -> np.ndarray:
+    return 700.0 * (10.0 ** (np.asarray(m, np.float64) / 2595.0) - 1.0)
+
+
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 30.0, fmax: float | None = None) -> np.ndarray:
+    """Triangular filters [n_mels, n_fft // 2 + 1] with peak 1 (HTK mel scale): a full-scale sine at a
+    filter's centre reads about 0 dB, which makes the colour scale mean something."""
+    fmax = fmax or sample_rate / 2
+    freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    up = (freqs[None] - lo) / np.maximum(mid - lo, 1e-9)
+    down = (hi - freqs[None]) / np.maximum(hi - mid, 1e-9)
+    fb = np.maximum(0.0, np.minimum(up, down))
+    return fb.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class MelImage:
+    db: np.ndarray  # [frames, n_mels] float32, dB re full scale, floored at `floor_db`
+    hop_seconds: float
+    fmin: float
+    fmax: float
+
+    @property
+    def duration(self) -> float:
+        return self.db.shape[0] * self.hop_seconds
+
+
+def log_mel(samples: np.ndarray, sample_rate: int, n_mels: int = 80, n_fft: int = 1024, hop: int | None = None,
+            floor_db: float = -90.0, chunk: int = 4096) -> MelImage:
+    """Log-mel spectrogram of mono (or [n, ch] → mean) audio, frame k centred at (k + 0.5) * hop.
+
+    Computed in chunks of frames so a 10-minute clip needs bounded memory.
+    """
+    x = np.asarray(samples, np.float32)
+    if x.ndim == 2:
+        x = x.mean(axis=1)
+    hop = hop or max(1, sample_rate // 100)
+    n_frames = max(1, -(-len(x) // hop))
+    pad_l = n_fft // 2 - hop // 2
+    xp = np.pad(x, (max(0, pad_l), n_fft + hop))
+    win = np.hanning(n_fft).astype(np.float32)
+    fb = mel_filterbank(sample_rate, n_fft, n_mels)
+    out = np.empty((n_frames, n_mels), np.float32)
+    # A sine of amplitude 1 has spectral peak 1 after this scaling.
+    scale = 2.0 / win.sum()
+    for a in range(0, n_frames, chunk):
+        b = min(n_frames, a + chunk)
+        idx = (np.arange(a, b) * hop)[:, None] + np.arange(n_fft)[None]
+        frames = xp[idx] * win
+        mag = np.abs(np.fft.rfft(frames, axis=1)) * scale
+        mel = (mag**2) @ fb.T
+        out[a:b] = 10.0 * np.log10(np.maximum(mel, 1e-12))
+    np.maximum(out, floor_db, out=out)
+    return MelImage(out, hop / sample_rate, 30.0, sample_rate / 2)
+
+
+def symmetric_levels(a: np.ndarray, q: float = 99.0) -> tuple[float, float]:
+    """Colour levels ±L for signed data (latents): L is a high percentile of |a|, so a few outliers do
+    not wash out the image."""
+    if a.size == 0:
+        return (-1.0, 1.0)
+    lv = float(np.percentile(np.abs(a), q))
+    lv = lv if np.isfinite(lv) and lv > 0 else 1.0
+    return (-lv, lv)
+
+
+@dataclass(frozen=True)
+class FeatureSummary:
+    """Per-feature activity of one clip."""
+
+    clip_max: np.ndarray  # [F] max activation in the clip
+    clip_mean: np.ndarray  # [F] mean activation in the clip
+    clip_active: np.ndarray  # [F] fraction of frames where the feature fires (> 0)
+
+
+def summarize_features(f: np.ndarray) -> FeatureSummary:
+    f = np.asarray(f, np.float32)
+    if f.ndim != 2 or f.shape[0] == 0:
+        n = f.shape[-1] if f.ndim == 2 else 0
+        z = np.zeros(n, np.float32)
+        return FeatureSummary(z, z, z)
+    return FeatureSummary(f.max(axis=0), f.mean(axis=0), (f > 0).mean(axis=0).astype(np.float32))
+
+
+def display_maxima(max_activation: np.ndarray, floor_fraction: float = 0.05) -> np.ndarray:
+    """Per-feature scale for showing activations "in units of the training maximum".
+
+    A feature that (almost) never fired in training has a maximum near zero, and dividing by it would
+    blow its rare activations up by orders of magnitude, to the top of every ranking and off every
+    plot. So maxima are floored at `floor_fraction` of the median maximum; unknown ones get the floor.
+    """
+    m = np.asarray(max_activation, np.float32)
+    ok = np.isfinite(m) & (m > 0)
+    floor = floor_fraction * float(np.median(m[ok])) if ok.any() else 1.0
+    return np.where(ok & (m > floor), m, np.float32(floor)).astype(np.float32)
+
+
+def top_features(summary: FeatureSummary, n: int, max_activation: np.ndarray | None = None) -> np.ndarray:
+    """The clip's `n` most active features: by mean activation relative to each feature's training
+    maximum (so features with large raw scales do not crowd out the rest), ties by raw mean; features
+    that never fire in the clip are left out."""
+    mean = summary.clip_mean
+    rel = mean if max_activation is None else mean / np.maximum(np.asarray(max_activation, np.float32), 1e-9)
+    order = np.lexsort((-mean, -rel))
+    order = order[summary.clip_max[order] > 0]
+    return order[:n].astype(np.int64)
+
+
+def relative_activations(f: np.ndarray, features: np.ndarray, max_activation: np.ndarray | None) -> np.ndarray:
+    """[len(features), T] activations in units of each feature's training maximum (the heatmap)."""
+    a: np.ndarray = np.asarray(f[:, features], np.float32).T
+    if max_activation is not None:
+        scale = np.maximum(np.asarray(max_activation, np.float32)[features, None], np.float32(1e-9))
+        a = (a / scale).astype(np.float32)
+    return a
+
+
+class WaveformPyramid:
+    """Min/max envelopes of a waveform at bucket sizes 16, 64, 256, … samples.
+
+    A view asks for the samples between two times at about two points per pixel and gets either the
+    raw samples (zoomed in) or the interleaved min/max of the coarsest level that still has a bucket
+    per pixel: O(pixels) work per pan or zoom step whatever the clip length, with every peak visible.
+    """
+
+    BASE = 16
+    FACTOR = 4
+
+    def __init__(self, samples: np.ndarray, sample_rate: int) -> None:
+        x = np.asarray(samples, np.float32)
+        self.x = x.mean(axis=1) if x.ndim == 2 else x
+        self.sample_rate = int(sample_rate)
+        self.levels: list[tuple[int, np.ndarray, np.ndarray]] = []
+        lo = hi = None
+        bucket = self.BASE
+        while len(self.x) // bucket >= 2:
+            if lo is None or hi is None:
+                m = len(self.x) // bucket
+                blocks = self.x[: m * bucket].reshape(m, bucket)
+                lo, hi = blocks.min(axis=1), blocks.max(axis=1)
+            else:
+                m = len(lo) // self.FACTOR
+                lo = lo[: m * self.FACTOR].reshape(m, self.FACTOR).min(axis=1)
+                hi = hi[: m * self.FACTOR].reshape(m, self.FACTOR).max(axis=1)
+            self.levels.append((bucket, lo, hi))
+            bucket *= self.FACTOR
+
+    @property
+    def peak(self) -> float:
+        return float(np.abs(self.x).max()) if len(self.x) else 0.0
+
+    def window(self, t0: float, t1: float, pixels: int) -> tuple[np.ndarray, np.ndarray]:
+        """(t, y) float32 covering [t0, t1] with at most about 2 * `pixels` points (plus the edges)."""
+        sr, n = self.sample_rate, len(self.x)
+        a = max(0, int(np.floor(t0 * sr)))
+        b = min(n, int(np.ceil(t1 * sr)) + 1)
+        if b <= a:
+            return np.zeros(0, np.float32), np.zeros(0, np.float32)
+        want = (b - a) / max(1, pixels)
+        level = None
+        for lv in self.levels:
+            if lv[0] <= want:
+                level = lv
+        if level is None:
+            t = (np.arange(a, b, dtype=np.float64) / sr).astype(np.float32)
+            return t, self.x[a:b]
+        bucket, lo, hi = level
+        i0, i1 = a // bucket, min(len(lo), -(-b // bucket))
+        y = np.empty(2 * (i1 - i0), np.float32)
+        y[0::2] = lo[i0:i1]
+        y[1::2] = hi[i0:i1]
+        centres = (np.arange(i0, i1, dtype=np.float64) * bucket + bucket / 2) / sr
+        return np.repeat(centres, 2).astype(np.float32), y
