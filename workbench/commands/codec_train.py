@@ -26,6 +26,8 @@ def register(sub: Any) -> None:
     p.add_argument("--minutes", type=float, default=None, help="stop after this long (resume later)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--energy-latent", action="store_true",
+                   help="add the measured log-energy as a latent channel (with --resume: upgrade the checkpoint)")
     p.add_argument("--head-hidden", type=int, default=1024, help="decoder MLP head width (0 = linear head)")
     p.add_argument("--ckpt-minutes", type=float, default=5.0)
     p.add_argument("--threads", type=int, default=None)
@@ -51,7 +53,8 @@ def cmd_train_codec(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     tc = TrainConfig(seed=args.seed)
-    tc.model = {"channels": 192, "enc_blocks": 3, "dec_blocks": 5, "latent_dim": 64, "head_hidden": args.head_hidden}
+    tc.model = {"channels": 192, "enc_blocks": 3, "dec_blocks": 5, "latent_dim": 64, "head_hidden": args.head_hidden,
+                "energy_latent": args.energy_latent}
     if args.steps:
         tc.steps = args.steps
     if args.batch_size:

@@ -80,7 +80,7 @@ class DefaultCodec(Codec):
         self.cfg = cfg
         self.sample_rate = cfg.sample_rate
         self.hop_length = cfg.hop
-        self.latent_dim = cfg.latent_dim
+        self.latent_dim = cfg.code_dim
         # Output frame t needs spectral frames t-1..t+1 (window = 4 hops), each of which needs
         # dec_radius frames of latents around it.
         self.context_frames = cfg.dec_radius + 2
@@ -212,7 +212,7 @@ def _summary(**opts: Any) -> dict[str, Any]:
             meta = json.loads((d / "config.json").read_text())
             m = meta.get("model", {})
             sr, hop = int(m.get("sample_rate", 24000)), int(m.get("hop", 320))
-            row.update(sample_rate=sr, hop_length=hop, frame_rate=sr / hop, latent_dim=int(m.get("latent_dim", 64)))
+            row.update(sample_rate=sr, hop_length=hop, frame_rate=sr / hop, latent_dim=int(m.get("latent_dim", 64)) + int(bool(m.get("energy_latent", False))))
             figs = meta.get("report", {})
             if figs:
                 row["notes"] += "; " + ", ".join(f"{k} {v}" for k, v in figs.items())

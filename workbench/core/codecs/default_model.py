@@ -30,6 +30,14 @@ class DefaultCodecConfig:
     log_floor: float = 1e-4  # magnitude floor in the input features (STFT of [-1, 1] audio, window-sum scale)
     out_min: float = -12.0  # clamp of predicted log-magnitude: guards against blow-ups (seen as NaN)
     out_max: float = 7.0
+    # One extra latent channel carrying the frame's log-energy, measured (not learned); the decoder's
+    # spectrum is rescaled to it, so loudness survives the round trip by construction.
+    energy_latent: bool = False
+
+    @property
+    def code_dim(self) -> int:
+        """Size of a latent frame: the learned channels plus the energy channel if any."""
+        return self.latent_dim + int(self.energy_latent)
 
     @property
     def n_bins(self) -> int:
@@ -46,6 +54,18 @@ class DefaultCodecConfig:
     @property
     def enc_radius(self) -> int:
         return 1 + self.enc_blocks * (self.kernel // 2)
+
+
+ENERGY_EPS = 1e-4  # energy floor of the energy channel (STFT units; ~ -120 dBFS)
+
+
+def energy_code(mag: torch.Tensor) -> torch.Tensor:
+    """[B, T, K] magnitudes -> the energy channel [B, T]: (ln(sum |X|^2 + eps) - 4) / 4, about -3.3..2."""
+    return (torch.log((mag**2).sum(-1) + ENERGY_EPS) - 4.0) / 4.0
+
+
+def energy_from_code(e: torch.Tensor) -> torch.Tensor:
+    return torch.exp(e * 4.0 + 4.0)
 
 
 class Block(nn.Module):
@@ -74,7 +94,7 @@ class SpectralAutoencoder(nn.Module):
         self.enc_blocks = nn.Sequential(*[Block(c, cfg.kernel, cfg.expansion) for _ in range(cfg.enc_blocks)])
         self.enc_norm = nn.LayerNorm(c)
         self.enc_out = nn.Linear(c, cfg.latent_dim)
-        self.dec_in = nn.Conv1d(cfg.latent_dim, c, 3, padding=1)
+        self.dec_in = nn.Conv1d(cfg.code_dim, c, 3, padding=1)
         self.dec_blocks = nn.Sequential(*[Block(c, cfg.kernel, cfg.expansion) for _ in range(cfg.dec_blocks)])
         self.dec_norm = nn.LayerNorm(c)
         # A single linear layer can only emit spectra in a `channels`-dim subspace: too few for sharp
@@ -92,7 +112,10 @@ class SpectralAutoencoder(nn.Module):
     def encode_mag(self, mag: torch.Tensor) -> torch.Tensor:
         """[B, T, K] magnitudes -> latents [B, T, D]."""
         h = self.enc_blocks(self.enc_in(self.features(mag)))
-        return self.enc_out(self.enc_norm(h.transpose(1, 2)))
+        z = self.enc_out(self.enc_norm(h.transpose(1, 2)))
+        if self.cfg.energy_latent:
+            z = torch.cat([z, energy_code(mag)[..., None]], dim=-1)
+        return z
 
     def decode_logmag(self, z: torch.Tensor) -> torch.Tensor:
         """Latents [B, T, D] -> log-magnitudes [B, T, K] (clamped)."""
@@ -101,7 +124,33 @@ class SpectralAutoencoder(nn.Module):
         if self.dec_hidden is not None:
             h = F.gelu(self.dec_hidden(h))
         out = self.dec_out(h)
+        if self.cfg.energy_latent:
+            # Shift each frame's log-spectrum so its energy is the one the latent asks for.
+            target = torch.log((energy_from_code(z[..., -1]) - ENERGY_EPS).clamp_min(1e-10))
+            out = out + 0.5 * (target - torch.logsumexp(2.0 * out, dim=-1))[..., None]
         return out.clamp(self.cfg.out_min, self.cfg.out_max)
+
+
+def load_weights_upgrading(model: SpectralAutoencoder, state: dict[str, torch.Tensor]) -> list[str]:
+    """Load `state` into `model`, widening tensors whose shape grew (new slices keep their init, which
+    is zero for the decoder input's energy channel). Returns the names that were widened."""
+    own = model.state_dict()
+    widened: list[str] = []
+    for name, value in state.items():
+        if name not in own:
+            raise ValueError(f"unexpected weight '{name}'")
+        if own[name].shape != value.shape:
+            if own[name].ndim != value.ndim or any(a < b for a, b in zip(own[name].shape, value.shape, strict=True)):
+                raise ValueError(f"weight '{name}' has shape {tuple(value.shape)}, model wants {tuple(own[name].shape)}")
+            new = own[name].clone()
+            if name == "dec_in.weight":
+                new[:, value.shape[1]:] = 0.0
+            new[tuple(slice(0, n) for n in value.shape)] = value
+            value = new
+            widened.append(name)
+        own[name] = value
+    model.load_state_dict(own)
+    return widened
 
 
 def stft_mag(x: torch.Tensor, cfg: DefaultCodecConfig, window: torch.Tensor | None = None) -> torch.Tensor:

@@ -24,7 +24,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from workbench.core.codecs.default_model import DefaultCodecConfig, SpectralAutoencoder, stft_mag
+from workbench.core.codecs.default_model import (
+    DefaultCodecConfig,
+    SpectralAutoencoder,
+    load_weights_upgrading,
+    stft_mag,
+)
 from workbench.core.errors import DataError
 from workbench.core.fileio import atomic_write_bytes
 
@@ -191,11 +196,11 @@ def load_checkpoint(state_dir: Path, model: SpectralAutoencoder, opt: torch.opti
     from safetensors.torch import load_file
 
     info = json.loads((state_dir / "training.json").read_text())
-    model.load_state_dict(load_file(str(state_dir / "model.safetensors")))
+    load_weights_upgrading(model, load_file(str(state_dir / "model.safetensors")))
     moments = load_file(str(state_dir / "optimizer.safetensors"))
     step = int(info["step"])
     for n, p in model.named_parameters():
-        if f"exp_avg/{n}" in moments:
+        if f"exp_avg/{n}" in moments and moments[f"exp_avg/{n}"].shape == p.shape:
             opt.state[p] = {
                 "step": torch.tensor(float(step)),
                 "exp_avg": moments[f"exp_avg/{n}"].float(),
@@ -217,9 +222,17 @@ def train(
     stop_flag: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
     torch.manual_seed(tc.seed)
+    upgrades: list[dict[str, Any]] = []
     if resume and (state_dir / "training.json").is_file():
-        # The architecture is the checkpoint's, whatever the command line says now.
-        tc.model = dict(json.loads((state_dir / "training.json").read_text())["train"].get("model", tc.model))
+        # The architecture is the checkpoint's, whatever the command line says now, except for the one
+        # upgrade a checkpoint can take: adding the energy latent channel (decoder input widened, zero-init).
+        saved = json.loads((state_dir / "training.json").read_text())
+        wanted_energy = bool(tc.model.get("energy_latent", False))
+        tc.model = dict(saved["train"].get("model", tc.model))
+        upgrades = list(saved.get("upgrades", []))
+        if wanted_energy and not tc.model.get("energy_latent", False):
+            tc.model["energy_latent"] = True
+            upgrades.append({"step": int(saved["step"]), "change": "energy_latent"})
     cfg = DefaultCodecConfig(**tc.model)
     model = SpectralAutoencoder(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=(0.9, 0.99), weight_decay=tc.weight_decay)
@@ -230,6 +243,7 @@ def train(
         step = int(info["step"])
         history = list(info.get("history", []))
         log(f"resumed at step {step}")
+    extra_info: dict[str, Any] = {"upgrades": upgrades} if upgrades else {}
     rng = np.random.default_rng(tc.seed * 1_000_003 + step)
     window = torch.hann_window(cfg.n_fft)
     length = int(tc.crop_seconds * cfg.sample_rate) // cfg.hop * cfg.hop
@@ -271,14 +285,14 @@ def train(
             if val is not None:
                 entry.update(validate(model, val, tc, window))
             history.append(entry)
-            save_checkpoint(state_dir, out_dir, model, opt, step, tc, {"history": history})
+            save_checkpoint(state_dir, out_dir, model, opt, step, tc, {"history": history, **extra_info})
             log(f"checkpoint at step {step}: {entry}")
             last_ckpt = time.monotonic()
     entry = {"step": step, **{k: round(v, 5) for k, v in running.items()}}
     if val is not None:
         entry.update(validate(model, val, tc, window))
     history.append(entry)
-    save_checkpoint(state_dir, out_dir, model, opt, step, tc, {"history": history})
+    save_checkpoint(state_dir, out_dir, model, opt, step, tc, {"history": history, **extra_info})
     return {"step": step, "history": history}
 
 
