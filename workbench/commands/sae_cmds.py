@@ -26,7 +26,8 @@ def register(sub: Any) -> None:
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or mps")
+    p.add_argument("--device", default="cpu",
+                   help="cpu, cuda[:N] or mps; under torchrun: cpu (gloo) or cuda (nccl, one GPU per process)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints")
     p.add_argument("--state", default=None, help="checkpoint folder (default: SAE_DIR.training beside it)")
@@ -58,11 +59,6 @@ def _threads(n: int | None) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from workbench.core.sae.pipeline import TrainJob, summary_line, train_sae
-    from workbench.core.sae.trainer import TrainControl
-
     _threads(args.threads)
     from workbench.core.sae.io import check_output_folder
 
@@ -76,8 +72,23 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.k is not None:
             raise UsageError(f"--k applies to topk and batchtopk, not {args.arch} (use --l1)")
         k = None
+    from workbench.core.sae.distributed import init_from_env
+
+    dist, device = init_from_env(args.device)  # one process unless launched by torchrun
+    try:
+        return _train(args, out, k, dist, device)
+    finally:
+        dist.shutdown()
+
+
+def _train(args: argparse.Namespace, out: Path, k: int | None, dist: Any, device: str) -> int:
+    from tqdm import tqdm
+
+    from workbench.core.sae.pipeline import TrainJob, summary_line, train_sae
+    from workbench.core.sae.trainer import TrainControl
+
     train = {"architecture": args.arch, "d_sae": args.d_sae, "k": k, "l1": args.l1, "steps": args.steps,
-             "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "device": args.device,
+             "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "device": device,
              "checkpoint_every": args.checkpoint_every, "log_every": max(1, min(50, args.steps // 100))}
     job = TrainJob(inputs=args.audio, output=out, codec_id=args.codec, latent=args.latent, weights=args.weights,
                    train=train, resume=args.resume, state_dir=Path(args.state) if args.state else None,
@@ -111,12 +122,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         previous = None
     try:
         summary = train_sae(job, control=control, on_metrics=on_metrics, on_start=on_start,
-                            log=lambda s: print(s, file=sys.stderr, flush=True))
+                            log=lambda s: print(s, file=sys.stderr, flush=True), dist=dist)
     finally:
         if bar is not None:
             bar.close()
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+    if not dist.is_main:  # rank 0 reports and writes; the others only trained
+        return 130 if summary["stopped"] and control.stopped else 0
     print(summary_line(summary))
     if summary["stopped"]:
         print(f"stopped at step {summary['step']} of {summary['steps']}; continue with --resume "

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import UsageError
+from workbench.core.sae.distributed import DistContext, broadcast_trainer_state, local_batch_size, rank_slices
 from workbench.core.sae.io import save_sae
 from workbench.core.sae.metrics import audio_cost, density_histogram, evaluate
 from workbench.core.sae.store import ProgressCallback, build_store
@@ -53,27 +54,48 @@ def train_sae(
     on_start: Callable[[Trainer], None] | None = None,
     progress: bool | ProgressCallback = True,
     log: Callable[[str], None] | None = None,
+    dist: DistContext | None = None,
 ) -> dict[str, Any]:
-    """Train (or resume) and save; returns a summary (step, stopped, metrics, paths)."""
+    """Train (or resume) and save; returns a summary (step, stopped, metrics, paths).
+
+    With an active `dist` (several processes under torchrun, see distributed.py) every rank calls
+    this; rank 0 alone logs, validates, checkpoints and writes the SAE folder, and the other ranks
+    return a summary without metrics (``"rank"`` > 0).
+    """
     from workbench.core.codecs import get_codec
 
-    say = log or (lambda _s: None)
+    ctx = dist if dist is not None else DistContext()
+    main = ctx.is_main
+    say = (log or (lambda _s: None)) if main else (lambda _s: None)
     control = control or TrainControl()
+    if ctx.active:
+        local_batch_size(int(job.train.get("batch_size", TrainConfig.batch_size)), ctx)
     codec = get_codec(job.codec_id, latent=job.latent, weights=job.weights)
+    if ctx.active and not ctx.is_local_main:
+        ctx.barrier()  # this node's first rank builds the store; then it is a cache hit here
     store = build_store(job.inputs, codec, cache_dir=job.cache_dir, val_fraction=job.val_fraction,
-                        progress=progress, control=control, warn=say)
+                        progress=progress if main else False, control=control, warn=say)
+    if ctx.active and ctx.is_local_main:
+        ctx.barrier()
     n_train, n_val = store.frames("train"), store.frames("val")
     say(f"activation store {store.folder}: {n_train} train + {n_val} validation frames")
     cfg = TrainConfig(d_in=codec.latent_dim, **job.train)
     val_split = "val" if n_val else "train"
-    val_data = store.sample(job.val_frames, split=val_split, seed=1)
+    val_data = store.sample(job.val_frames, split=val_split, seed=1) if main else None
     extra = {"store_key": store.key, "codec": codec.id, "latent_kind": codec.latent_kind}
     state = job.state
-    if not job.resume and read_checkpoint_info(state) is not None:
+    if ctx.active:
+        say(f"data-parallel: {ctx.world_size} processes ({ctx.backend}), "
+            f"{cfg.batch_size // ctx.world_size} of the {cfg.batch_size} frames of each batch per process")
+    if not job.resume and main and read_checkpoint_info(state) is not None:
         say(f"starting afresh: the checkpoint in {state} will be replaced (use --resume to continue it)")
-    trainer = Trainer(cfg, state, control=control, on_metrics=on_metrics, val_data=val_data, extra=extra)
+    trainer = Trainer(cfg, state if main else None, control=control, on_metrics=on_metrics if main else None,
+                      val_data=val_data, extra=extra, dist=ctx)
     if job.resume:
-        if not trainer.resume():
+        ok = trainer.resume() if main else True
+        if ctx.active:  # rank 0 read the checkpoint; everyone else gets its state (or its verdict)
+            ok = bool(ctx.broadcast_object(ok))
+        if not ok:
             raise UsageError(f"nothing to resume: no checkpoint in {state}")
         if trainer.extra.get("codec") not in (None, codec.id) or trainer.extra.get("latent_kind") not in (
             None, codec.latent_kind
@@ -88,9 +110,14 @@ def train_sae(
         say(f"resumed at step {trainer.step}")
     else:
         trainer.initialize(store.sample(16384, seed=cfg.seed))
-    if on_start is not None:
+    broadcast_trainer_state(trainer)  # every rank starts from rank 0's weights and state
+    if on_start is not None and main:
         on_start(trainer)
-    result = trainer.run(store.batches(cfg.batch_size, seed=cfg.seed, skip=trainer.step))
+    batches = store.batches(cfg.batch_size, seed=cfg.seed, skip=trainer.step)
+    result = trainer.run(rank_slices(batches, ctx))
+    if not main:
+        return {"output": str(job.output), "rank": ctx.rank, "step": result.step, "steps": cfg.steps,
+                "stopped": result.stopped, "seconds": result.seconds}
     sae = trainer.export_sae()
 
     # Final figures: validation clips (held out by clip) and a training sample for per-feature stats.

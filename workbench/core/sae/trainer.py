@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 import torch
@@ -48,6 +48,9 @@ from workbench.core.errors import ModelFileError, UsageError, WorkbenchError
 from workbench.core.fileio import atomic_save_safetensors, atomic_write_json, fsync_dir
 from workbench.core.sae.metrics import FiringTracker, density_histogram, evaluate, log10_density
 from workbench.core.sae.model import SAE, TRAINABLE, geometric_median
+
+if TYPE_CHECKING:
+    from workbench.core.sae.distributed import DistContext
 
 DEFAULT_L1 = {"relu": 1.0, "relu-rmsnorm": 0.5}
 
@@ -199,9 +202,13 @@ class Trainer:
         on_checkpoint: Callable[[int, Path], None] | None = None,
         val_data: np.ndarray | None = None,
         extra: dict[str, Any] | None = None,
+        dist: DistContext | None = None,
     ) -> None:
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
+        # Data-parallel (distributed.py): batches given to `run` are this rank's slices of the global
+        # batch; each step's gradients, loss parts and firing counts are all-reduced.
+        self.dist = dist if dist is not None and dist.active else None
         self.state_dir = Path(state_dir) if state_dir is not None else None
         self.control = control or TrainControl()
         self.on_metrics = on_metrics
@@ -283,9 +290,10 @@ class Trainer:
         acc: dict[str, torch.Tensor] = {}
         n_acc = 0
         use_dead = cfg.architecture in ("topk", "batchtopk")
+        agreed_stop = False  # data-parallel: a rank stops only when all ranks know (else the rest would hang)
         while self.step < cfg.steps:
             self.control.wait_if_paused()
-            if self.control.stopped:
+            if self.control.stopped and (self.dist is None or agreed_stop):
                 stopped = True
                 break
             try:
@@ -304,18 +312,29 @@ class Trainer:
             dead = self.tracker.dead_mask() if use_dead else None
             loss, parts, fired, _ = self.sae.training_loss(x, l1=self.l1_at(self.step), dead_mask=dead,
                                                            aux_coef=cfg.aux_coef)
-            if not torch.isfinite(loss):
+            if self.dist is None and not torch.isfinite(loss):
                 self._diverged(f"the loss became {float(loss.detach())}")
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
+            n_frames = int(x.shape[0])
+            if self.dist is not None:
+                from workbench.core.sae.distributed import sync_step
+
+                parts, fired, stop_all = sync_step(self, parts, fired, self.control.stopped)
+                if not torch.isfinite(parts["loss"]):  # the same verdict on every rank
+                    self._diverged(f"the loss became {float(parts['loss'])}")
+                n_frames *= self.dist.world_size
+                if stop_all:  # finish this step everywhere, then stop together
+                    agreed_stop = True
+                    self.control.stop()
             self.sae.project_grads_()
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
             self.opt.step()
             self.sae.normalize_()
-            self.tracker.update(fired, x.shape[0])
+            self.tracker.update(fired, n_frames)
             self.step += 1
-            self.frames_seen += int(x.shape[0])
+            self.frames_seen += n_frames
             for k2, v in parts.items():  # tensors: no per-step sync/conversion
                 acc[k2] = acc[k2] + v if k2 in acc else v
             n_acc += 1
