@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "workbench.commands.codec_train",
     "workbench.commands.sae_cmds",
     "workbench.commands.steer_cmds",
+    "workbench.commands.analysis_cmds",
 ]
 
 

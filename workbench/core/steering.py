@@ -11,6 +11,10 @@ outside that range so no click is heard at the borders.
 
 For ``relu-rmsnorm`` SAEs the code that the decoder sees is RMS-normalised; an edit is applied to the
 pre-norm code and goes through the norm again (``encode_prenorm_np`` / ``decode_prenorm_np``).
+
+Probe edits (`ProbeEdit`, spec ``probe:PROPERTY=TARGET[:ALPHA][@T0-T1]``) move every frame toward a
+class of an acoustic property along the direction of that class in the SAE's probes
+(``probes.safetensors`` in the SAE folder, written by ``workbench probe``); see `probe_delta`.
 """
 
 from __future__ import annotations
@@ -58,12 +62,109 @@ class Edit:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Edit:
+        if isinstance(d, dict) and d.get("mode") == "probe":
+            return ProbeEdit.from_probe_dict(d)
         try:
             return cls(int(d["feature"]), str(d["mode"]), float(d["value"]),
                        None if d.get("t0") is None else float(d["t0"]),
                        None if d.get("t1") is None else float(d["t1"]), float(d.get("fade", 0.04)))
         except (KeyError, TypeError, ValueError) as exc:
             raise UsageError(f"invalid edit {d!r}: {exc}") from None
+
+
+PROBE_PROPERTIES = ("pitch", "loudness", "timbre")  # the order gives each its sentinel feature -1, -2, -3
+PROBE_CLASSES = {"pitch": 67, "loudness": 20, "timbre": 20}  # = analysis.descriptors.PROPERTIES
+PITCH_MIDI_MIN = 24  # pitch class 0 (analysis.descriptors); class 66 is "unvoiced"
+
+
+@dataclass(frozen=True)
+class ProbeEdit(Edit):
+    """Move frames toward class TARGET of a property (``relative``: TARGET classes up/down from each
+    frame's current class as the probe reads it) with strength ``value`` (α).
+
+    A subclass of `Edit` so edit lists, sessions and undo keep working: ``mode`` is ``"probe"`` and
+    ``feature`` is a negative sentinel (-1 pitch, -2 loudness, -3 timbre), never an SAE feature.
+    """
+
+    feature: int = -1
+    mode: str = "probe"
+    value: float = 1.0  # α
+    prop: str = "pitch"
+    target: float = 0.0
+    relative: bool = True
+
+    def __post_init__(self) -> None:
+        if self.prop not in PROBE_PROPERTIES:
+            raise UsageError(f"probe property '{self.prop}' unknown; use {', '.join(PROBE_PROPERTIES)}")
+        object.__setattr__(self, "feature", -1 - PROBE_PROPERTIES.index(self.prop))
+        object.__setattr__(self, "mode", "probe")
+        if not np.isfinite(self.value):
+            raise UsageError(f"probe strength {self.value} is not a finite number")
+        if not np.isfinite(self.target) or float(self.target) != round(float(self.target)):
+            raise UsageError(f"probe target {self.target} must be a whole number of classes")
+        n = PROBE_CLASSES[self.prop]
+        if not self.relative and not (0 <= self.target < n):
+            raise UsageError(f"{self.prop} class {self.target:g} does not exist (classes 0..{n - 1})")
+        if self.relative and abs(self.target) >= n:
+            raise UsageError(f"{self.prop} step {self.target:+g} is larger than the {n} classes")
+        if self.t0 is not None and self.t1 is not None and not (0 <= self.t0 < self.t1):
+            raise UsageError(f"edit time range {self.t0}-{self.t1} is empty or negative")
+
+    def spec(self) -> str:
+        s = f"probe:{self.prop}={self.target:+g}" if self.relative else f"probe:{self.prop}={self.target:g}"
+        s += f":{self.value:g}"
+        if self.t0 is not None or self.t1 is not None:
+            s += f"@{'' if self.t0 is None else f'{self.t0:g}'}-{'' if self.t1 is None else f'{self.t1:g}'}"
+        return s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "prop": self.prop, "target": self.target, "relative": self.relative}
+
+    @classmethod
+    def from_probe_dict(cls, d: dict[str, Any]) -> ProbeEdit:
+        try:
+            return cls(value=float(d.get("value", 1.0)), prop=str(d["prop"]), target=float(d["target"]),
+                       relative=bool(d.get("relative", True)),
+                       t0=None if d.get("t0") is None else float(d["t0"]),
+                       t1=None if d.get("t1") is None else float(d["t1"]), fade=float(d.get("fade", 0.04)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UsageError(f"invalid probe edit {d!r}: {exc}") from None
+
+
+_NUM = r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?"
+_PROBE_SPEC = re.compile(
+    r"^\s*probe\s*:\s*(?P<prop>[A-Za-z]+)\s*=\s*(?P<target>[-+]?\d+|[A-Ga-g][#b]?-?\d)"
+    r"\s*(:\s*(?P<alpha>" + _NUM + r"))?"
+    r"\s*(?P<range>@\s*(?P<t0>\d+(\.\d*)?|\.\d+)?\s*-\s*(?P<t1>\d+(\.\d*)?|\.\d+)?)?\s*$"
+)
+_NOTE_STEPS = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+
+
+def _parse_probe(spec: str) -> ProbeEdit:
+    """``probe:PROPERTY=TARGET[:ALPHA][@T0-T1]``: TARGET with a sign is relative (``+2`` = two classes
+    up from each frame's current class), without a sign absolute (class index; for pitch also a note
+    name such as ``A4`` or ``C#3``)."""
+    m = _PROBE_SPEC.match(spec)
+    if not m:
+        raise UsageError(f"cannot parse edit '{spec}'; expected probe:PROPERTY=TARGET[:ALPHA][@T0-T1] "
+                         "(e.g. probe:pitch=+2:1.5, probe:loudness=+3, probe:timbre=12)")
+    prop = m["prop"].lower()
+    tgt = m["target"]
+    relative = tgt[0] in "+-"
+    if tgt[0].isalpha():
+        if prop != "pitch":
+            raise UsageError(f"edit '{spec}': note names are only for pitch")
+        semis = _NOTE_STEPS[tgt[0].lower()] + (1 if "#" in tgt else -1 if tgt[1:2] == "b" else 0)
+        octave = int(tgt[2:] if tgt[1:2] in ("#", "b") else tgt[1:])
+        target = float(12 * (octave + 1) + semis - PITCH_MIDI_MIN)
+    else:
+        target = float(int(tgt))
+    t0 = float(m["t0"]) if m["t0"] is not None else None
+    t1 = float(m["t1"]) if m["t1"] is not None else None
+    if m["range"] is not None and t0 is None and t1 is None:
+        raise UsageError(f"edit '{spec}': empty time range")
+    alpha = float(m["alpha"]) if m["alpha"] is not None else 1.0
+    return ProbeEdit(value=alpha, prop=prop, target=target, relative=relative, t0=t0, t1=t1)
 
 
 _SPEC = re.compile(
@@ -73,9 +174,12 @@ _SPEC = re.compile(
 
 
 def parse_edit(spec: str) -> Edit:
-    """``FEATURE:scale=V``, ``FEATURE:add=V``, ``FEATURE:set=V``, optionally ``@T0-T1`` (seconds)."""
+    """``FEATURE:scale=V``, ``FEATURE:add=V``, ``FEATURE:set=V``, optionally ``@T0-T1`` (seconds);
+    or ``probe:PROPERTY=TARGET[:ALPHA][@T0-T1]`` (a `ProbeEdit`)."""
     if not isinstance(spec, str) or len(spec) > 200:
         raise UsageError("edit spec must be a short string like 12:scale=0 or 7:add=0.5@1.0-2.5")
+    if spec.strip().lower().startswith("probe"):
+        return _parse_probe(spec)
     m = _SPEC.match(spec)
     if not m:
         raise UsageError(f"cannot parse edit '{spec}'; expected FEATURE:scale|add|set=VALUE[@T0-T1]")
@@ -150,6 +254,9 @@ def edited_features(f: np.ndarray, edits: Sequence[Edit], ctx: SteeringContext) 
     out = f.copy()
     n = f.shape[0]
     for e in edits:
+        if isinstance(e, ProbeEdit):
+            out = out + probe_delta(f, e, ctx)
+            continue
         if e.feature >= f.shape[1]:
             raise UsageError(f"feature {e.feature} does not exist (this SAE has {f.shape[1]} features)")
         cur = out[:, e.feature]
@@ -169,6 +276,14 @@ def apply_edits(z: np.ndarray, edits: Sequence[Edit], ctx: SteeringContext, feat
     z = np.asarray(z, np.float32)
     if not edits:
         return z.copy()
+    probe_edits = [e for e in edits if isinstance(e, ProbeEdit)]
+    if probe_edits and ctx.prenorm:
+        # Probes read the post-norm features f: their delta is added there (the decoder is linear in f),
+        # the feature edits still go through the norm.
+        others = [e for e in edits if not isinstance(e, ProbeEdit)]
+        f0 = ctx.sae.encode_np(z) if features is None else features
+        d = sum((probe_delta(f0, e, ctx) for e in probe_edits), np.zeros_like(f0))
+        return (apply_edits(z, others, ctx) + d @ ctx.w_dec).astype(np.float32)
     if ctx.prenorm:
         # relu-rmsnorm: edits act on the pre-norm code (what the L1 penalised), and the norm is applied
         # again before decoding, so an edited code stays in the distribution the decoder saw.
@@ -183,3 +298,58 @@ def apply_edits(z: np.ndarray, edits: Sequence[Edit], ctx: SteeringContext, feat
     if cols.size == 0:
         return z.copy()
     return (z + d[:, cols] @ ctx.w_dec[cols]).astype(np.float32)
+
+
+# -- probe edits ---------------------------------------------------------------------------------------
+
+PROBE_DIRECTION = "contrast"  # "contrast": W[k] - W[c] (toward k, away from the current class c); "class": W[k]
+
+
+def probe_set(ctx: SteeringContext) -> Any:
+    """The probes of the SAE behind `ctx` (loaded once, from the SAE's folder)."""
+    ps = ctx._cache.get("probes")
+    if ps is not None:
+        return ps
+    sae = ctx.sae
+    info = getattr(sae, "info", None) or getattr(getattr(sae, "model", None), "info", None)
+    folder = getattr(info, "folder", None)
+    if folder is None:
+        raise UsageError("probe edits need an SAE loaded from a folder with probes (run `workbench probe` on it)")
+    from workbench.core.analysis.probes import load_probes
+
+    ps = load_probes(folder, d_sae=ctx.w_dec.shape[0])
+    ctx._cache["probes"] = ps
+    return ps
+
+
+def probe_delta(f: np.ndarray, e: ProbeEdit, ctx: SteeringContext) -> np.ndarray:
+    """f' - f for a probe edit: per frame, α · s · u, clipped so that f' >= 0.
+
+    u is the unit vector (in feature space) of the probe's weight row of the target class k
+    (``PROBE_DIRECTION = "class"``, as in Paek et al.) or of ``W[k] - W[c]`` with c the frame's current
+    class (``"contrast"``, the default: it also takes weight from the features of the current class).
+    ``s`` is the mean norm of the feature vector on the probes' training frames, so α = 1 is a step as
+    long as a typical frame's whole code. The target k is TARGET (absolute) or c + TARGET (relative,
+    clipped to the valid classes; for pitch, frames the probe reads as unvoiced are left alone), with c
+    the probe's prediction on the unedited features. Features stay non-negative, as the SAE's are.
+    """
+    ps = probe_set(ctx)
+    probe = ps.probe(e.prop)
+    w = np.asarray(probe.weight, np.float64)
+    n_cls = w.shape[0]
+    cur = probe.predict(f)
+    last = n_cls - 2 if e.prop == "pitch" else n_cls - 1  # pitch never steers into "unvoiced"
+    if e.relative:
+        k = np.clip(cur + int(e.target), 0, last)
+        ok = cur <= last if e.prop == "pitch" else np.ones(len(cur), bool)
+    else:
+        k = np.full(len(cur), int(e.target))
+        ok = np.ones(len(cur), bool)
+    ok &= (k != cur) | (PROBE_DIRECTION == "class")
+    dirs = w[k] - w[cur] if PROBE_DIRECTION == "contrast" else w[k]
+    norms = np.linalg.norm(dirs, axis=1, keepdims=True)
+    dirs = np.divide(dirs, norms, out=np.zeros_like(dirs), where=norms > 0)
+    weight = range_weights(e, f.shape[0], ctx.frame_rate) * ok
+    step = (e.value * ps.feature_norm) * weight[:, None] * dirs
+    f2 = np.maximum(f + step, 0.0)
+    return (f2 - f).astype(np.float32)
