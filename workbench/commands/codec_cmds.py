@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
@@ -72,42 +71,35 @@ def cmd_codecs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _atomic_save_npy(path: Path, array: Any) -> None:
-    import tempfile
+def save_npy(path: Path, array: Any) -> None:
+    """Latents/features to .npy through the shared atomic writer; disk problems are one line."""
+    from workbench.core.fileio import atomic_save_npy, disk_error
 
-    import numpy as np
+    check_npy_target(path)
+    try:
+        atomic_save_npy(path, array)
+    except OSError as exc:
+        raise disk_error(exc, path) from None
 
-    if not path.parent.exists():
+
+def check_npy_target(path: Path) -> None:
+    """Before any work: the output must be a .npy in an existing folder, not a folder itself."""
+    if path.suffix.lower() != ".npy":
+        raise UsageError(f"{path}: latents and features are written as .npy")
+    if not path.parent.is_dir():
         raise UsageError(f"{path.parent}: output folder does not exist")
     if path.is_dir():
         raise UsageError(f"{path}: is a folder")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=str(path.parent))
-    except OSError as exc:
-        raise WorkbenchError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):  # disk full, permission, ...: the user's to fix, not a bug
-            raise WorkbenchError(f"{path}: cannot write ({exc.strerror or exc})") from None
-        raise
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
-    from workbench.core.audio import load_audio
+    from workbench.core.longaudio import encode_file
 
     out = Path(args.output)
-    if out.suffix.lower() != ".npy":
-        raise UsageError(f"{out}: latents are written as .npy")
+    check_npy_target(out)
     codec = codec_from_args(args)
-    clip = load_audio(args.audio, codec.sample_rate, codec.channels)
-    z = codec.encode(clip)
-    _atomic_save_npy(out, z)
+    z, _ = encode_file(args.audio, codec)  # long files in windows: memory bounded by the window
+    save_npy(out, z)
     print(f"{out}: {z.shape[0]} frames x {z.shape[1]} dims at {codec.frame_rate:g} frames/s")
     return 0
 
@@ -133,11 +125,14 @@ def load_latents(path: str) -> Any:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
-    from workbench.core.audio import save_audio
+    from workbench.core.audio import SAVE_FORMATS
+    from workbench.core.longaudio import decode_to_file
 
+    out = Path(args.output)
+    if out.suffix.lower() not in SAVE_FORMATS:
+        raise UsageError(f"{out}: write .wav, .flac or .ogg")
     z = load_latents(args.latents)
     codec = codec_from_args(args)
-    clip = codec.decode(z)
-    save_audio(args.output, clip)
-    print(f"{args.output}: {clip.duration:.2f} s, {clip.sample_rate} Hz, {clip.channels} ch")
+    n = decode_to_file(out, codec, z)  # block by block, written as it is decoded
+    print(f"{args.output}: {n / codec.sample_rate:.2f} s, {codec.sample_rate} Hz, {codec.channels} ch")
     return 0

@@ -1,7 +1,8 @@
 """`workbench steer` (offline, writes WAV/FLAC) and `workbench play` (live, through the default output).
 
-Both use the same core: `workbench.core.steering` for edits, the codec's decoder (whole clip for
-`steer`, the block decoder through `PlaybackEngine` for `play`).
+Both use the same core: `workbench.core.steering` for edits and the codec's block decoder (written to
+a file block by block for `steer`, through `PlaybackEngine` for `play`); files are encoded in windows
+(`workbench.core.longaudio`), so their length costs only their latents in memory.
 """
 
 from __future__ import annotations
@@ -39,9 +40,12 @@ def register(sub: Any) -> None:
 
 
 def prepare(args: argparse.Namespace) -> tuple[Any, Any, Any, Any, list[Any]]:
-    """(codec, clip, z, steering context or None, edits) shared by steer and play."""
-    from workbench.core.audio import load_audio
+    """(codec, samples, z, steering context or None, edits) shared by steer and play.
+
+    The file is encoded in windows (`longaudio.encode_file`), so a long file costs its latents, not
+    its samples; `samples` is its length at the codec's rate."""
     from workbench.core.codecs import get_codec
+    from workbench.core.longaudio import encode_file
     from workbench.core.steering import SteeringContext, parse_edit
 
     edits = [parse_edit(s) for s in args.edit]
@@ -65,24 +69,24 @@ def prepare(args: argparse.Namespace) -> tuple[Any, Any, Any, Any, list[Any]]:
     for e in edits:
         if sae is not None and e.feature >= sae.d_sae:
             raise UsageError(f"feature {e.feature} does not exist (this SAE has {sae.d_sae} features)")
-    clip = load_audio(args.audio, codec.sample_rate, codec.channels)
-    z = codec.encode(clip)
+    z, samples = encode_file(args.audio, codec)
     ctx = SteeringContext.from_sae(sae, codec.frame_rate) if sae is not None else None
-    return codec, clip, z, ctx, edits
+    return codec, samples, z, ctx, edits
 
 
 def cmd_steer(args: argparse.Namespace) -> int:
-    from workbench.core.audio import SAVE_FORMATS, save_audio
-    from workbench.core.steering import apply_edits
+    from workbench.core.audio import SAVE_FORMATS
+    from workbench.core.longaudio import decode_to_file, steer_windowed
 
     out = Path(args.output)
     if out.suffix.lower() not in SAVE_FORMATS:
         raise UsageError(f"{out}: write .wav, .flac or .ogg")
-    codec, clip, z, ctx, edits = prepare(args)
-    z2 = apply_edits(z, edits, ctx) if ctx is not None else z
-    y = codec.decode(z2, num_samples=clip.num_samples)
-    save_audio(out, y)
-    print(f"{out}: {y.duration:.2f} s, {len(edits)} edit(s) via {codec.id}")
+    if not out.parent.is_dir():
+        raise UsageError(f"{out.parent}: output folder does not exist")
+    codec, samples, z, ctx, edits = prepare(args)
+    z2 = steer_windowed(z, edits, ctx)  # SAE features of one window at a time
+    n = decode_to_file(out, codec, z2, samples)  # block decoder, written as it is decoded
+    print(f"{out}: {n / codec.sample_rate:.2f} s, {len(edits)} edit(s) via {codec.id}")
     return 0
 
 
@@ -90,13 +94,13 @@ def cmd_play(args: argparse.Namespace) -> int:
     from workbench.core.playback import PlaybackEngine
     from workbench.core.steering import apply_edits
 
-    codec, clip, z, ctx, edits = prepare(args)
+    codec, samples, z, ctx, edits = prepare(args)
     z2 = apply_edits(z, edits, ctx) if ctx is not None else z
     engine = PlaybackEngine(codec, device=args.device)
     try:
         if not engine.has_device:
             raise UsageError("no audio output device found")
-        engine.load(z, z2, num_samples=clip.num_samples)
+        engine.load(z, z2, num_samples=samples)
         engine.wait_buffered(0.3)
         engine.play()
         dur = engine.duration

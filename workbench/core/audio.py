@@ -20,9 +20,9 @@ Behaviour on damaged files (chosen so a user gets either usable audio or one cle
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-import secrets
 import stat
 import warnings
 from collections.abc import Iterator
@@ -528,15 +528,8 @@ def iter_blocks(
         yield take(min(block, n_pending))
 
 
-def save_audio(path: str | os.PathLike[str], clip: AudioClip, subtype: str | None = None) -> Path:
-    """Write WAV/FLAC/OGG atomically: a temp file in the same folder, fsync, then rename.
-
-    The target is never left half-written: on any failure it keeps its old content (or stays absent)
-    and the temp file is removed. The temp file is created with the usual umask-governed permissions
-    (not mkstemp's 0600), so an exported file is as readable as any other the user creates.
-    """
-    import soundfile as sf
-
+def _save_target(path: str | os.PathLike[str]) -> tuple[Path, str]:
+    """Checks shared by `save_audio` and `open_audio_writer`: (path, libsndfile format)."""
     p = Path(path)
     name = _show(p)
     fmt = SAVE_FORMATS.get(p.suffix.lower())
@@ -547,39 +540,91 @@ def save_audio(path: str | os.PathLike[str], clip: AudioClip, subtype: str | Non
         raise AudioError(f"{_show(p.parent)}: output folder does not exist")
     if p.is_dir():
         raise AudioError(f"{name}: is a folder")
+    return p, fmt
+
+
+def _default_subtype(fmt: str) -> str:
+    return "FLOAT" if fmt == "WAV" else ("PCM_24" if fmt == "FLAC" else "VORBIS")
+
+
+def save_audio(path: str | os.PathLike[str], clip: AudioClip, subtype: str | None = None) -> Path:
+    """Write WAV/FLAC/OGG atomically (`workbench.core.fileio.atomic_path`: temp file, fsync, rename).
+
+    The target is never left half-written: on any failure it keeps its old content (or stays absent)
+    and the temp file is removed. The temp file is created with the usual umask-governed permissions
+    (not mkstemp's 0600), so an exported file is as readable as any other the user creates.
+    """
+    import soundfile as sf
+
+    from workbench.core.fileio import atomic_path
+
+    p, fmt = _save_target(path)
+    name = _show(p)
     if clip.num_samples == 0:
         raise AudioError(f"{name}: nothing to write (the audio has no samples)")
     if not np.isfinite(clip.samples).all():
         raise AudioError(f"{name}: refusing to write NaN or infinite samples")
     data = np.clip(clip.samples, -1.0, 1.0)
-    if subtype is None:
-        subtype = "FLOAT" if fmt == "WAV" else ("PCM_24" if fmt == "FLAC" else "VORBIS")
-    tmp = p.parent / f".{p.name}.{secrets.token_hex(4)}.part"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
-        os.close(fd)
-        sf.write(str(tmp), data, clip.sample_rate, format=fmt, subtype=subtype)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, AudioError) or not isinstance(exc, Exception):
+        with atomic_path(p) as tmp:
+            sf.write(str(tmp), data, clip.sample_rate, format=fmt, subtype=subtype or _default_subtype(fmt))
+    except Exception as exc:
+        if isinstance(exc, AudioError):
             raise
         raise AudioError(f"{name}: cannot write audio ({_short(exc)})") from None
-    _fsync_dir(p.parent)
     return p
 
 
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable; best effort (not every platform can open a folder)."""
+class AudioWriter:
+    """Blocks appended to an audio file being written by `open_audio_writer`."""
+
+    def __init__(self, f: Any, path: Path, channels: int) -> None:
+        self._f = f
+        self.path = path
+        self.channels = channels
+        self.frames = 0
+
+    def write(self, block: AudioClip | np.ndarray) -> None:
+        x = block.samples if isinstance(block, AudioClip) else np.asarray(block, np.float32)
+        if x.ndim == 1:
+            x = x[:, None]
+        if x.ndim != 2 or x.shape[1] != self.channels:
+            raise AudioError(f"{_show(self.path)}: block of shape {tuple(x.shape)} does not fit {self.channels} channel(s)")
+        if not np.isfinite(x).all():
+            raise AudioError(f"{_show(self.path)}: refusing to write NaN or infinite samples")
+        try:
+            self._f.write(np.clip(x, -1.0, 1.0))
+        except Exception as exc:
+            raise AudioError(f"{_show(self.path)}: cannot write audio ({_short(exc)})") from None
+        self.frames += int(x.shape[0])
+
+
+@contextlib.contextmanager
+def open_audio_writer(
+    path: str | os.PathLike[str], sample_rate: int, channels: int, subtype: str | None = None
+) -> Iterator[AudioWriter]:
+    """``with open_audio_writer(p, sr, ch) as w: w.write(block) ...``: a long output written block by
+    block (bounded memory), atomically like `save_audio`: the target appears only when the block
+    ends without an error, complete; an exception (or a kill) leaves the old file as it was."""
+    import soundfile as sf
+
+    from workbench.core.fileio import atomic_path
+
+    p, fmt = _save_target(path)
+    name = _show(p)
+    if not (MIN_RATE <= int(sample_rate) <= MAX_RATE) or not (1 <= int(channels) <= MAX_CHANNELS):
+        raise AudioError(f"{name}: cannot write {channels} channel(s) at {sample_rate} Hz")
     try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        with atomic_path(p) as tmp:
+            try:
+                f = sf.SoundFile(str(tmp), "w", int(sample_rate), int(channels),
+                                 subtype or _default_subtype(fmt), format=fmt)
+            except Exception as exc:
+                raise AudioError(f"{name}: cannot write audio ({_short(exc)})") from None
+            with f:
+                w = AudioWriter(f, p, int(channels))
+                yield w
+            if w.frames == 0:
+                raise AudioError(f"{name}: nothing to write (the audio has no samples)")
+    except OSError as exc:
+        raise AudioError(f"{name}: cannot write audio ({_short(exc)})") from None

@@ -233,11 +233,13 @@ class SteeringContext:
         return cls(sae, w.astype(np.float32), mx, float(frame_rate), prenorm)
 
 
-def range_weights(edit: Edit, num_frames: int, frame_rate: float) -> np.ndarray:
-    """Per-frame weight in [0, 1]: 1 inside the edit's range, linear fades just outside it."""
+def range_weights(edit: Edit, num_frames: int, frame_rate: float, frame_offset: int = 0) -> np.ndarray:
+    """Per-frame weight in [0, 1]: 1 inside the edit's range, linear fades just outside it.
+
+    `frame_offset` is the clip frame of the first of the `num_frames` (a window of a long clip)."""
     if edit.t0 is None and edit.t1 is None:
         return np.ones(num_frames, np.float32)
-    t = (np.arange(num_frames) + 0.5) / frame_rate
+    t = (np.arange(num_frames) + frame_offset + 0.5) / frame_rate
     t0 = 0.0 if edit.t0 is None else edit.t0
     t1 = np.inf if edit.t1 is None else edit.t1
     fade = max(edit.fade, 1e-6)
@@ -249,13 +251,14 @@ def range_weights(edit: Edit, num_frames: int, frame_rate: float) -> np.ndarray:
     return w.astype(np.float32)
 
 
-def edited_features(f: np.ndarray, edits: Sequence[Edit], ctx: SteeringContext) -> np.ndarray:
-    """f' from f: each edit moves its feature toward its target, weighted over time."""
+def edited_features(f: np.ndarray, edits: Sequence[Edit], ctx: SteeringContext, frame_offset: int = 0) -> np.ndarray:
+    """f' from f: each edit moves its feature toward its target, weighted over time (`f` holds clip
+    frames from `frame_offset` on)."""
     out = f.copy()
     n = f.shape[0]
     for e in edits:
         if isinstance(e, ProbeEdit):
-            out = out + probe_delta(f, e, ctx)
+            out = out + probe_delta(f, e, ctx, frame_offset)
             continue
         if e.feature >= f.shape[1]:
             raise UsageError(f"feature {e.feature} does not exist (this SAE has {f.shape[1]} features)")
@@ -266,13 +269,17 @@ def edited_features(f: np.ndarray, edits: Sequence[Edit], ctx: SteeringContext) 
             target = cur + e.value * ctx.max_activation[e.feature]
         else:
             target = np.full_like(cur, e.value * ctx.max_activation[e.feature])
-        w = range_weights(e, n, ctx.frame_rate)
+        w = range_weights(e, n, ctx.frame_rate, frame_offset)
         out[:, e.feature] = cur + w * (target - cur)
     return out
 
 
-def apply_edits(z: np.ndarray, edits: Sequence[Edit], ctx: SteeringContext, features: np.ndarray | None = None) -> np.ndarray:
-    """z' = z + (f' - f) @ W_dec; exactly z when there is nothing to change."""
+def apply_edits(z: np.ndarray, edits: Sequence[Edit], ctx: SteeringContext, features: np.ndarray | None = None,
+                frame_offset: int = 0) -> np.ndarray:
+    """z' = z + (f' - f) @ W_dec; exactly z when there is nothing to change.
+
+    Every frame is edited on its own, so a long clip can be steered window by window: pass each
+    window's first clip frame as `frame_offset` and time ranges land where they would in one pass."""
     z = np.asarray(z, np.float32)
     if not edits:
         return z.copy()
@@ -282,17 +289,17 @@ def apply_edits(z: np.ndarray, edits: Sequence[Edit], ctx: SteeringContext, feat
         # the feature edits still go through the norm.
         others = [e for e in edits if not isinstance(e, ProbeEdit)]
         f0 = ctx.sae.encode_np(z) if features is None else features
-        d = sum((probe_delta(f0, e, ctx) for e in probe_edits), np.zeros_like(f0))
-        return (apply_edits(z, others, ctx) + d @ ctx.w_dec).astype(np.float32)
+        d = sum((probe_delta(f0, e, ctx, frame_offset) for e in probe_edits), np.zeros_like(f0))
+        return (apply_edits(z, others, ctx, frame_offset=frame_offset) + d @ ctx.w_dec).astype(np.float32)
     if ctx.prenorm:
         # relu-rmsnorm: edits act on the pre-norm code (what the L1 penalised), and the norm is applied
         # again before decoding, so an edited code stays in the distribution the decoder saw.
         u = ctx.sae.encode_prenorm_np(z)
-        u2 = edited_features(u, edits, ctx)
+        u2 = edited_features(u, edits, ctx, frame_offset)
         delta = ctx.sae.decode_prenorm_np(u2) - ctx.sae.decode_prenorm_np(u)
         return (z + delta).astype(np.float32)
     f = ctx.sae.encode_np(z) if features is None else features
-    f2 = edited_features(f, edits, ctx)
+    f2 = edited_features(f, edits, ctx, frame_offset)
     d = f2 - f
     cols = np.flatnonzero(np.abs(d).max(axis=0) > 0)
     if cols.size == 0:
@@ -322,7 +329,7 @@ def probe_set(ctx: SteeringContext) -> Any:
     return ps
 
 
-def probe_delta(f: np.ndarray, e: ProbeEdit, ctx: SteeringContext) -> np.ndarray:
+def probe_delta(f: np.ndarray, e: ProbeEdit, ctx: SteeringContext, frame_offset: int = 0) -> np.ndarray:
     """f' - f for a probe edit: per frame, α · s · u, clipped so that f' >= 0.
 
     u is the unit vector (in feature space) of the probe's weight row of the target class k
@@ -349,7 +356,7 @@ def probe_delta(f: np.ndarray, e: ProbeEdit, ctx: SteeringContext) -> np.ndarray
     dirs = w[k] - w[cur] if PROBE_DIRECTION == "contrast" else w[k]
     norms = np.linalg.norm(dirs, axis=1, keepdims=True)
     dirs = np.divide(dirs, norms, out=np.zeros_like(dirs), where=norms > 0)
-    weight = range_weights(e, f.shape[0], ctx.frame_rate) * ok
+    weight = range_weights(e, f.shape[0], ctx.frame_rate, frame_offset) * ok
     step = (e.value * ps.feature_norm) * weight[:, None] * dirs
     f2 = np.maximum(f + step, 0.0)
     return (f2 - f).astype(np.float32)

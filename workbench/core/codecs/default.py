@@ -14,6 +14,7 @@ whole-clip decode.
 from __future__ import annotations
 
 import json
+import math
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -43,25 +44,64 @@ def load_default_model(folder: str | Path | None = None) -> tuple[SpectralAutoen
         )
     try:
         meta = json.loads(cfg_path.read_text())
+        if not isinstance(meta, dict) or not isinstance(meta.get("model", {}), dict):
+            raise TypeError("expected a JSON object with a 'model' object")
         known = DefaultCodecConfig.__dataclass_fields__
         cfg = DefaultCodecConfig(**{k: v for k, v in meta.get("model", {}).items() if k in known})
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise ModelFileError(f"{cfg_path}: invalid default codec config ({exc})") from None
-    model = SpectralAutoencoder(cfg)
+        check_config(cfg)
+        # The shapes the config implies, without allocating anything (a config claiming a huge model
+        # must fail on the comparison below, not on an allocation).
+        with torch.device("meta"):
+            want = {k: tuple(v.shape) for k, v in SpectralAutoencoder(cfg).state_dict().items()}
+    except (ValueError, TypeError, AttributeError, RuntimeError, RecursionError, UnicodeDecodeError, OSError) as exc:
+        raise ModelFileError(f"{cfg_path}: invalid default codec config ({_one_line(exc)})") from None
     try:
         state = load_file(str(w_path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelFileError(f"{w_path}: not a valid safetensors file ({exc})") from None
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"{w_path}: not a valid safetensors file ({_one_line(exc)})") from None
+    for name in sorted(set(want) | set(state)):
+        got = tuple(state[name].shape) if name in state else None
+        if got != want.get(name):
+            what = "missing" if got is None else ("unexpected" if name not in want else f"shape {list(got)}")
+            expect = "" if name not in want else f", the config needs {list(want[name])}"
+            raise ModelFileError(f"{w_path}: weights do not match the config (tensor '{name}' {what}{expect})")
+        if not state[name].is_floating_point():
+            raise ModelFileError(f"{w_path}: tensor '{name}' has dtype {state[name].dtype}, expected floating point")
+    model = SpectralAutoencoder(cfg)
     try:
         model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
     except RuntimeError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else "mismatch"
-        raise ModelFileError(f"{w_path}: weights do not match the config ({first})") from None
+        raise ModelFileError(f"{w_path}: weights do not match the config ({_one_line(exc)})") from None
     for name, t in model.state_dict().items():
         if not torch.isfinite(t).all():
             raise ModelFileError(f"{w_path}: tensor '{name}' contains NaN or infinite values")
     model.eval()
     return model, meta
+
+
+_LIMITS = {"sample_rate": (1000, 768_000), "n_fft": (8, 1 << 16), "hop": (1, 1 << 16), "latent_dim": (1, 1 << 14),
+           "channels": (1, 1 << 14), "enc_blocks": (0, 256), "dec_blocks": (0, 256), "kernel": (1, 255),
+           "expansion": (1, 64), "head_hidden": (0, 1 << 16)}
+
+
+def check_config(cfg: DefaultCodecConfig) -> None:
+    """Types and ranges of a config read from a file (ValueError/TypeError with the first problem)."""
+    for name, (lo, hi) in _LIMITS.items():
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, int) or not (lo <= v <= hi):
+            raise ValueError(f"'{name}' must be an integer in {lo}..{hi}, got {v!r}")
+    for name in ("log_floor", "out_min", "out_max"):
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"'{name}' must be a finite number, got {v!r}")
+    if not isinstance(cfg.energy_latent, bool):
+        raise TypeError(f"'energy_latent' must be true or false, got {cfg.energy_latent!r}")
+    if cfg.kernel % 2 == 0 or cfg.hop > cfg.n_fft or cfg.log_floor <= 0 or cfg.out_min >= cfg.out_max:
+        raise ValueError("inconsistent sizes (kernel must be odd, hop <= n_fft, log_floor > 0, out_min < out_max)")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
 
 
 class DefaultCodec(Codec):
@@ -85,6 +125,9 @@ class DefaultCodec(Codec):
         # dec_radius frames of latents around it.
         self.context_frames = cfg.dec_radius + 2
         self.lookahead_frames = cfg.dec_radius + 2
+        # Encoder reach: the STFT window (n_fft / 2 each side of a frame centre) plus the encoder's
+        # receptive field; a windowed encode with this much context equals the whole-clip encode.
+        self.encoder_context_frames = cfg.enc_radius + -(-cfg.n_fft // (2 * cfg.hop)) + 1
         self._window = torch.hann_window(cfg.n_fft)
         self._synth = synthesis_window(cfg.n_fft, cfg.hop)
 
