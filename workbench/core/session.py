@@ -10,6 +10,7 @@ with one clear line instead of being misread.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,20 +66,41 @@ class Session:
             )
         d = migrate(d)
         try:
-            edits = [Edit.from_dict(e) for e in d.get("edits") or []]
-            sel = [int(i) for i in d.get("selected_features") or []]
+            edits_v = d.get("edits") or []
+            sel_v = d.get("selected_features") or []
+            if not isinstance(edits_v, list) or not isinstance(sel_v, list):
+                raise TypeError("'edits' and 'selected_features' must be lists")
+            edits = [Edit.from_dict(e) for e in edits_v]
+            sel = [_feature_id(i) for i in sel_v]
             loop_v = d.get("loop")
+            if loop_v is not None and (not isinstance(loop_v, list) or len(loop_v) != 2):
+                raise TypeError("'loop' must be [start, stop]")
             loop = None if loop_v is None else (float(loop_v[0]), float(loop_v[1]))
+            if loop is not None and not all(math.isfinite(x) for x in loop):
+                raise ValueError("'loop' must be finite")
             ab = str(d.get("ab", "B")).upper()
-            codec = str(d.get("codec") or "default")
-        except (TypeError, ValueError, IndexError, WorkbenchError) as exc:
-            raise SessionError(f"{source}: invalid content ({exc})") from None
+            codec = d.get("codec") or "default"
+            if not isinstance(codec, str):
+                raise TypeError("'codec' must be a codec id")
+        except (TypeError, ValueError, IndexError, KeyError, OverflowError, WorkbenchError) as exc:
+            raise SessionError(f"{source}: invalid content ({_short(exc)})") from None
         if ab not in ("A", "B"):
             raise SessionError(f"{source}: 'ab' must be A or B")
         if any(i < 0 for i in sel):
             raise SessionError(f"{source}: negative feature id in selected_features")
         return cls(_resolve_entry(d.get("audio"), base, source), codec, _resolve_entry(d.get("sae"), base, source),
                    edits, sel, ab, loop)
+
+
+def _feature_id(v: Any) -> int:
+    """A feature id as JSON has it: an integer (2.0 is accepted, 2.5, true or "2" are not)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or float(v) != int(v):
+        raise ValueError(f"feature id {v!r} is not an integer")
+    return int(v)
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
 
 
 def migrate(d: dict[str, Any]) -> dict[str, Any]:
@@ -105,12 +127,15 @@ def _resolve_entry(e: Any, base: Path | None, source: str) -> str | None:
     if isinstance(e, str):
         return e
     if not isinstance(e, dict) or not isinstance(e.get("path"), str):
-        raise SessionError(f"{source}: invalid file reference {e!r}")
+        raise SessionError(f"{source}: invalid file reference {_short(ValueError(repr(e)))[:120]}")
     rel = e.get("relative")
     if isinstance(rel, str) and base is not None:
-        cand = (base / rel).resolve()
-        if cand.exists():
-            return str(cand)
+        try:
+            cand = (base / rel).resolve()
+            if cand.exists():
+                return str(cand)
+        except (OSError, ValueError, RuntimeError):  # NUL in the name, symlink loop, name too long
+            pass
     return e["path"]
 
 
@@ -133,5 +158,7 @@ def load_session(path: str | os.PathLike[str]) -> Session:
     except OSError as exc:
         raise SessionError(f"cannot read session {p}: {exc.strerror or exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise SessionError(f"{p} is not valid JSON ({exc})") from None
+        raise SessionError(f"{p} is not valid JSON ({_short(exc)})") from None
+    except RecursionError:
+        raise SessionError(f"{p} is not a session file (JSON nested too deeply)") from None
     return Session.from_dict(d, p.parent, source=str(p.name))

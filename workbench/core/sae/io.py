@@ -49,7 +49,7 @@ import torch
 
 from workbench import __version__
 from workbench.core.errors import ModelFileError
-from workbench.core.fileio import atomic_folder, atomic_save_safetensors, atomic_write_json
+from workbench.core.fileio import atomic_folder, atomic_save_safetensors, atomic_write_json, recover_folder
 from workbench.core.sae.model import SAE
 
 CFG_FILE = "cfg.json"
@@ -261,9 +261,17 @@ def _int_field(cfg: dict[str, Any], key: str, path: Path) -> int:
 
 
 def _find_folder(path: str | os.PathLike[str]) -> Path:
-    p = Path(path)
+    try:
+        return _find_folder_checked(Path(path))
+    except (OSError, ValueError) as exc:  # unreadable folder, NUL in the name, name too long, ...
+        raise ModelFileError(f"{_show(path)}: cannot open the SAE folder ({_short(exc)})") from None
+
+
+def _find_folder_checked(p: Path) -> Path:
     if p.is_file():
         p = p.parent
+    if not p.exists():
+        recover_folder(p)  # a save killed between its two renames leaves the previous folder aside
     if not p.exists():
         raise ModelFileError(f"{_show(p)}: no such SAE folder")
     if not p.is_dir():
@@ -301,8 +309,10 @@ def _array_field(wb: dict[str, Any], key: str, d_sae: int, path: Path) -> np.nda
     if v is None:
         return None
     try:
+        if not isinstance(v, list):
+            raise TypeError(key)
         a = np.asarray([np.nan if x is None else x for x in v], dtype=np.float32)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ModelFileError(f"{_show(path)}: '{key}' must be a list of numbers") from None
     if a.shape != (d_sae,):
         raise ModelFileError(f"{_show(path)}: '{key}' has {a.size} values, expected {d_sae}")
@@ -347,9 +357,11 @@ def _load_saelens(folder: Path) -> SAE:
     k: Any = cfg.get("k")
     if arch == "standard" and act == "topk":  # SAELens < 6 wrote TopK SAEs like this
         arch = "topk"
-        k = (cfg.get("activation_fn_kwargs") or {}).get("k", k)
+        kwargs = cfg.get("activation_fn_kwargs")
+        k = kwargs.get("k", k) if isinstance(kwargs, dict) else k
     mapping = {"standard": "relu", "topk": "topk", "jumprelu": "jumprelu", "relu-rmsnorm": "relu-rmsnorm"}
-    if arch not in mapping:
+    if not isinstance(arch, str) or arch not in mapping:
+        arch = _show(arch)[:40]
         raise ModelFileError(
             f"{_show(cfg_path)}: SAE architecture '{arch}' is not supported (use standard, topk, jumprelu "
             "or relu-rmsnorm)"
@@ -374,7 +386,9 @@ def _load_saelens(folder: Path) -> SAE:
         if isinstance(k, bool) or not isinstance(k, int) or not (1 <= k <= d_sae):
             raise ModelFileError(f"{_show(cfg_path)}: 'k' must be an integer in 1..{d_sae}, got {k!r}")
     rms_eps = cfg.get("rms_eps", 1e-6)
-    if arch == "relu-rmsnorm" and (not isinstance(rms_eps, (int, float)) or not rms_eps > 0):
+    if arch != "relu-rmsnorm":
+        rms_eps = 1e-6
+    elif isinstance(rms_eps, bool) or not isinstance(rms_eps, (int, float)) or not (0 < rms_eps < math.inf):
         raise ModelFileError(f"{_show(cfg_path)}: 'rms_eps' must be a positive number, got {rms_eps!r}")
     apply_b = cfg.get("apply_b_dec_to_input", True)
     if not isinstance(apply_b, bool):
@@ -384,8 +398,8 @@ def _load_saelens(folder: Path) -> SAE:
     for key in ("scaling_factor", "finetuning_scaling_factor"):
         if key in t and not torch.allclose(t[key].float(), torch.ones_like(t[key].float())):
             raise ModelFileError(f"{_show(w_path)}: a fine-tuning scaling factor is not supported")
-    sae = SAE(d_in, d_sae, arch, k=k if arch in ("topk", "batchtopk") else None,
-              apply_b_dec_to_input=apply_b, rms_eps=float(rms_eps))
+    # Every tensor is checked against cfg.json before the model is built: a cfg claiming huge sizes
+    # must fail on the shapes, not try to allocate them.
     state = {
         "W_enc": _check(t, "W_enc", (d_in, d_sae), w_path),
         "b_enc": _check(t, "b_enc", (d_sae,), w_path),
@@ -399,6 +413,8 @@ def _load_saelens(folder: Path) -> SAE:
             state["threshold"] = _check(t, "threshold", (d_sae,), w_path)
     if arch == "relu-rmsnorm":
         state["rms_weight"] = _check(t, "rms_weight", (d_sae,), w_path)
+    sae = SAE(d_in, d_sae, arch, k=k if arch in ("topk", "batchtopk") else None,
+              apply_b_dec_to_input=apply_b, rms_eps=float(rms_eps))
     if arch == "topk" and cfg.get("rescale_acts_by_decoder_norm"):
         # SAELens scales pre-activations by ‖W_dec‖ and divides them back out when decoding; folding
         # the norms into the encoder gives the same features and outputs with unit decoder rows.
@@ -423,16 +439,32 @@ def _load_saelens(folder: Path) -> SAE:
         source="workbench" if wb else "saelens",
         folder=folder,
         cfg=cfg,
-        codec_id=codec.get("id") or meta.get("model_name") or cfg.get("model_name"),
-        latent_kind=wb.get("latent_kind") or meta.get("hook_name") or cfg.get("hook_name") or cfg.get("hook_point"),
-        frame_rate=wb.get("frame_rate") or codec.get("frame_rate"),
-        trained_architecture=wb.get("architecture", arch),
+        codec_id=_first_str(codec.get("id"), meta.get("model_name"), cfg.get("model_name")),
+        latent_kind=_first_str(wb.get("latent_kind"), meta.get("hook_name"), cfg.get("hook_name"),
+                               cfg.get("hook_point")),
+        frame_rate=_rate(wb.get("frame_rate")) or _rate(codec.get("frame_rate")),
+        trained_architecture=_first_str(wb.get("architecture")) or arch,
         max_activation=_array_field(wb, "max_activation", d_sae, wb_path),
         max_activation_prenorm=_array_field(wb, "max_activation_prenorm", d_sae, wb_path),
         log10_density=density,
         workbench=wb,
     )
     return sae
+
+
+def _first_str(*values: Any) -> str | None:
+    """The first non-empty string: folder metadata of other types (a list for a codec id) is ignored
+    rather than passed on to code that expects a name."""
+    for v in values:
+        if isinstance(v, str) and v:
+            return v
+    return None
+
+
+def _rate(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 < v < math.inf):
+        return None
+    return float(v)
 
 
 def _load_sparsify(folder: Path) -> SAE:
@@ -451,7 +483,8 @@ def _load_sparsify(folder: Path) -> SAE:
         raise ModelFileError(f"{_show(cfg_path)}: sparsify skip connections are not supported")
     num = cfg.get("num_latents") or 0
     if not num:
-        num = d_in * int(cfg.get("expansion_factor", 32))
+        ef = cfg.get("expansion_factor", 32)
+        num = d_in * ef if isinstance(ef, int) and not isinstance(ef, bool) else ef
     d_sae = _int_field({"num_latents": num}, "num_latents", cfg_path)
     k = cfg.get("k")
     if isinstance(k, bool) or not isinstance(k, int) or not (1 <= k <= d_sae):
@@ -462,6 +495,6 @@ def _load_sparsify(folder: Path) -> SAE:
     sae = SAE(d_in, d_sae, "topk", k=k, apply_b_dec_to_input=True)
     sae.load_state_dict({"W_enc": enc_w.T.contiguous(), "b_enc": enc_b,
                          "W_dec": _check(t, "W_dec", (d_sae, d_in), w_path), "b_dec": b_dec}, strict=True)
-    sae.info = SAEInfo(source="sparsify", folder=folder, cfg=cfg, codec_id=cfg.get("model"),
-                       latent_kind=cfg.get("hookpoint"), trained_architecture="topk")
+    sae.info = SAEInfo(source="sparsify", folder=folder, cfg=cfg, codec_id=_first_str(cfg.get("model")),
+                       latent_kind=_first_str(cfg.get("hookpoint")), trained_architecture="topk")
     return sae
