@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "workbench.commands.sae_cmds",
     "workbench.commands.steer_cmds",
     "workbench.commands.analysis_cmds",
+    "workbench.commands.report_cmds",
 ]
 
 
