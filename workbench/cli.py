@@ -113,6 +113,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:
+        # Disk full, quota, read-only or permission problems while writing are the environment's, not
+        # bugs: one line like any bad input (anything else still shows its traceback).
+        from workbench.core.fileio import DISK_ERRNOS, disk_error
+
+        if exc.errno not in DISK_ERRNOS:
+            raise
+        print(f"error: {disk_error(exc, exc.filename or 'a file')}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -45,7 +45,13 @@ import numpy as np
 import torch
 
 from workbench.core.errors import ModelFileError, UsageError, WorkbenchError
-from workbench.core.fileio import atomic_save_safetensors, atomic_write_json, fsync_dir
+from workbench.core.fileio import (
+    atomic_save_safetensors,
+    atomic_write_json,
+    disk_error,
+    fsync_dir,
+    replace_folder,
+)
 from workbench.core.sae.metrics import FiringTracker, density_histogram, evaluate, log10_density
 from workbench.core.sae.model import SAE, TRAINABLE, geometric_median
 
@@ -396,49 +402,59 @@ class Trainer:
 
     # -- checkpoints ---------------------------------------------------------------------------------
     def checkpoint(self) -> Path:
+        """Write ``ckpt-<step>/`` aside, swap it in, then point ``latest.json`` at it (all atomic);
+        a full disk or another write failure is one line, and the previous checkpoint stays usable."""
         if self.state_dir is None:
             raise UsageError("no checkpoint folder was given")
         for name, p in self.sae.state_dict().items():
             if not torch.isfinite(p).all():
                 self._diverged(f"weight '{name}' is NaN or infinite")
         d = self.state_dir
-        d.mkdir(parents=True, exist_ok=True)
         name = f"ckpt-{self.step:09d}"
+        try:
+            folder = self._write_checkpoint(d, name)
+        except OSError as exc:
+            raise disk_error(exc, f"checkpoint in {d}") from None
+        self.last_checkpoint_step = self.step
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(self.step, folder)
+        return folder
+
+    def _write_checkpoint(self, d: Path, name: str) -> Path:
+        d.mkdir(parents=True, exist_ok=True)
+        for stale in d.glob(".ckpt-*.tmp"):  # left by a run killed mid-checkpoint
+            shutil.rmtree(stale, ignore_errors=True)
         folder = d / name
         tmp = d / f".{name}.tmp"
-        if tmp.exists():
-            shutil.rmtree(tmp)
         tmp.mkdir()
-        model = {f"sae/{k}": v for k, v in self.sae.state_dict().items()}
-        model.update({f"tracker/{k}": v for k, v in self.tracker.state().items()})
-        atomic_save_safetensors(tmp / "model.safetensors", model)
-        opt_state = self.opt.state_dict()["state"]
-        moments: dict[str, torch.Tensor] = {}
-        for i, pname in enumerate(self.param_names):
-            st = opt_state.get(i)
-            if not st:
-                continue
-            moments[f"exp_avg/{pname}"] = st["exp_avg"]
-            moments[f"exp_avg_sq/{pname}"] = st["exp_avg_sq"]
-            moments[f"step/{pname}"] = torch.as_tensor(st["step"], dtype=torch.float32).reshape(1)
-        atomic_save_safetensors(tmp / "optimizer.safetensors", moments)
-        atomic_write_json(tmp / "trainer.json", {
-            "format": "workbench-sae-checkpoint", "version": 1, "step": self.step,
-            "frames": self.frames_seen, "scale": self.scale, "elapsed_seconds": round(self.elapsed, 3),
-            "config": self.cfg.to_dict(), "history": self.history, "extra": self.extra,
-        })
-        fsync_dir(tmp)
-        if folder.exists():
-            shutil.rmtree(folder)
-        tmp.rename(folder)
-        fsync_dir(d)
+        try:
+            model = {f"sae/{k}": v for k, v in self.sae.state_dict().items()}
+            model.update({f"tracker/{k}": v for k, v in self.tracker.state().items()})
+            atomic_save_safetensors(tmp / "model.safetensors", model)
+            opt_state = self.opt.state_dict()["state"]
+            moments: dict[str, torch.Tensor] = {}
+            for i, pname in enumerate(self.param_names):
+                st = opt_state.get(i)
+                if not st:
+                    continue
+                moments[f"exp_avg/{pname}"] = st["exp_avg"]
+                moments[f"exp_avg_sq/{pname}"] = st["exp_avg_sq"]
+                moments[f"step/{pname}"] = torch.as_tensor(st["step"], dtype=torch.float32).reshape(1)
+            atomic_save_safetensors(tmp / "optimizer.safetensors", moments)
+            atomic_write_json(tmp / "trainer.json", {
+                "format": "workbench-sae-checkpoint", "version": 1, "step": self.step,
+                "frames": self.frames_seen, "scale": self.scale, "elapsed_seconds": round(self.elapsed, 3),
+                "config": self.cfg.to_dict(), "history": self.history, "extra": self.extra,
+            })
+            fsync_dir(tmp)
+            replace_folder(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         atomic_write_json(d / "latest.json", {"checkpoint": name, "step": self.step})
         for old in d.glob("ckpt-*"):
             if old.name != name:
                 shutil.rmtree(old, ignore_errors=True)
-        self.last_checkpoint_step = self.step
-        if self.on_checkpoint is not None:
-            self.on_checkpoint(self.step, folder)
         return folder
 
     def resume(self) -> bool:
