@@ -51,7 +51,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.jobs import JobControl
 from workbench.core.playback import PlaybackEngine, PlaybackError, list_output_devices
 from workbench.core.resources import default_sae_dir
-from workbench.core.sae_bridge import AUDIO_EXTENSIONS, LoadedSAE, load_sae
+from workbench.core.sae_bridge import AUDIO_EXTENSIONS, LoadedSAE, check_sae_folder, load_sae
 from workbench.core.session import Session, load_session, save_session
 from workbench.core.settings import Settings, save_settings
 from workbench.core.steering import Edit, SteeringContext
@@ -679,6 +679,7 @@ class MainWindow(QMainWindow):
             eng.play()
         except PlaybackError as exc:
             self.report_error(exc.message)
+            self._update_play_state()
             return
         self.transport.set_playing(True)
         self.playhead_timer.start()
@@ -712,6 +713,7 @@ class MainWindow(QMainWindow):
             self._tick()
         if state == "error":
             self.report_error(message or "playback stopped")
+            self._update_play_state()  # a device that went away disables Play, with the reason
 
     def _on_time_selection(self, sel: object) -> None:
         if self.transport.loop.isChecked():
@@ -885,11 +887,17 @@ class MainWindow(QMainWindow):
     def open_path(self, path: str) -> None:
         """Whatever the user dropped: an SAE folder, a session file, or audio."""
         p = Path(path)
-        if p.is_dir():
-            if (p / "cfg.json").is_file():
-                self.open_sae(str(p))
-            else:
-                self.report_error(f"{p.name} is a folder but not an SAE folder (no cfg.json)")
+        try:
+            is_dir = p.is_dir()
+        except (OSError, ValueError):  # name too long, NUL in it: the audio loader names the problem
+            is_dir = False
+        if is_dir:
+            try:
+                check_sae_folder(p)  # the engine's own one line: no cfg.json, only pickles, several SAEs
+            except WorkbenchError as exc:
+                self.report_error(exc.message)
+                return
+            self.open_sae(str(p))
             return
         if p.suffix.lower() == ".json":
             self.open_session(str(p))

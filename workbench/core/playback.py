@@ -9,7 +9,11 @@ cross-faded.
 
 No output device (servers, CI) is a normal state: a clock thread then consumes the rings in real time
 through the same callback, so the UI playhead moves and nothing else changes. A device that fails while
-playing stops playback with a message.
+playing stops playback with a message ("error" to the listeners), whichever way the failure shows:
+PortAudio ending the stream on its own (its finished callback), the stream going inactive, or the
+callback no longer being called (a stall, watched from a separate thread). The stream is then closed
+off the audio thread, the device list is read again (a device that went away leaves the engine in the
+no-device state, so Play says why), and the clip, edits and position stay as they were.
 """
 
 from __future__ import annotations
@@ -163,6 +167,9 @@ class PlaybackEngine:
         self._quit = False
         self._xf_pos: int | None = None
         self.listeners: list[Callable[[str, str], None]] = []
+        self.stall_seconds = 2.0  # no callback for this long while playing = the device is gone
+        self._last_callback = 0.0
+        self._watchdog: threading.Thread | None = None
         self.message = ""
         self.device_name: str | None = None
         self._stream: Any = None
@@ -298,17 +305,29 @@ class PlaybackEngine:
             self._clock.start()
             return
         sd = _sounddevice()
+        stream = None
         try:
-            self._stream = sd.OutputStream(
+            stream = sd.OutputStream(
                 samplerate=self.sample_rate, channels=self.channels, dtype="float32",
                 device=self.device.index, callback=self._callback, finished_callback=self._finished,
                 blocksize=0, latency="low",
             )
-            self._stream.start()
+            self._last_callback = time.monotonic()
+            self._stream = stream
+            stream.start()
             self.device_name = self.device.name
         except Exception as exc:
             self._stream = None
-            raise PlaybackError(f"cannot open output device '{self.device.name}': {exc}") from None
+            if stream is not None:
+                try:
+                    stream.close()
+                except Exception:
+                    pass
+            name = self.device.name
+            self._refresh_device()
+            raise PlaybackError(f"cannot open output device '{name}': {' '.join(str(exc).split())}") from None
+        self._watchdog = threading.Thread(target=self._watch, args=(stream,), name="playback-watchdog", daemon=True)
+        self._watchdog.start()
 
     def _stop_output(self) -> None:
         stream, self._stream = self._stream, None
@@ -323,10 +342,60 @@ class PlaybackEngine:
             clock.join(timeout=1.0)
 
     def _finished(self) -> None:
-        # PortAudio calls this when the stream ends; if we did not ask for it, the device failed.
-        if self._playing and self._stream is not None:
+        # PortAudio calls this when the stream ends; if we did not ask for it, the device failed. The
+        # stream cannot be closed from its own callback: the rest happens on another thread.
+        stream = self._stream
+        if self._playing and stream is not None:
+            threading.Thread(target=self._device_failed, args=(stream, "stopped"), daemon=True).start()
+
+    def _watch(self, stream: Any) -> None:
+        """While `stream` plays: notice a device that stopped calling back or went inactive."""
+        while self._stream is stream and self._playing:
+            time.sleep(0.1)
+            if self._stream is not stream or not self._playing:
+                return
+            try:
+                active = bool(getattr(stream, "active", True))
+            except Exception:
+                active = False
+            if not active:
+                self._device_failed(stream, "stopped")
+                return
+            if time.monotonic() - self._last_callback > self.stall_seconds:
+                self._device_failed(stream, "stopped responding")
+                return
+
+    def _device_failed(self, stream: Any, how: str) -> None:
+        """The output failed under us: stop, close the stream, re-read the devices, tell the listeners
+        once. Clip, edits and position are kept; Play works again once a device is there."""
+        with self._lock:
+            if self._stream is not stream or not self._playing:
+                return  # already handled, or stopped on purpose
             self._playing = False
-            self._emit("error", "the audio output device stopped; playback halted")
+            self._stream = None
+        try:
+            stream.abort()
+        except Exception:
+            pass
+        try:
+            stream.close()
+        except Exception:
+            pass
+        name = self.device.name if self.device is not None else "?"
+        self._refresh_device()
+        tail = "" if self.device is not None else "; it is no longer available (playing silently is possible)"
+        self._emit("error", f"the audio output device '{name}' {how}; playback halted{tail}")
+
+    def _refresh_device(self) -> None:
+        """Look the device up again (by the name asked for): after a failure it may be gone."""
+        if not self._want_device:
+            return
+        try:
+            self.device = find_output_device(self._device_request or (self.device.name if self.device else None))
+        except Exception:
+            self.device = None
+        if self.device is None:
+            self.message = "no audio output device: playing silently (the playhead still moves)"
 
     def _clock_loop(self) -> None:
         """No device: consume the rings in real time so the playhead advances."""
@@ -344,6 +413,7 @@ class PlaybackEngine:
 
     def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         """Real-time path: copy from the ring, nothing else."""
+        self._last_callback = time.monotonic()
         r = self._read
         avail = self._written - r
         n = min(frames, avail) if self._playing else 0

@@ -145,6 +145,14 @@ class _PrenormSteering:
         return np.asarray(self.model.decode_prenorm_np(edit_fn(u)) - self.model.decode_prenorm_np(u), np.float32)
 
 
+def check_sae_folder(folder: str | os.PathLike[str]) -> Path:
+    """The SAE folder `folder` names, or the engine's one-line `ModelFileError` saying why it is not one
+    (no cfg.json, only pickle files, several SAEs inside); reads the folder listing only."""
+    from workbench.core.sae.io import find_sae_folder
+
+    return find_sae_folder(Path(folder).expanduser())
+
+
 def load_sae(folder: str | os.PathLike[str], latent_dim: int | None = None, codec_id: str | None = None) -> LoadedSAE:
     """An SAE folder (ours, SAELens's or sparsify's) with what the views need; one-line errors."""
     from workbench.core.sae import load_sae as engine_load

@@ -260,6 +260,12 @@ def _int_field(cfg: dict[str, Any], key: str, path: Path) -> int:
     return v
 
 
+def find_sae_folder(path: str | os.PathLike[str]) -> Path:
+    """The SAE folder `path` names (a file inside it names its folder), or a one-line ModelFileError:
+    missing, not a folder, no cfg.json, only pickle files (never opened), several SAEs inside."""
+    return _find_folder(path)
+
+
 def _find_folder(path: str | os.PathLike[str]) -> Path:
     try:
         return _find_folder_checked(Path(path))
