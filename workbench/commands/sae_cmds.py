@@ -139,9 +139,9 @@ def _train(args: argparse.Namespace, out: Path, k: int | None, dist: Any, device
 
 
 def cmd_activations(args: argparse.Namespace) -> int:
-    from workbench.core.audio import load_audio
     from workbench.core.codecs import get_codec
-    from workbench.core.fileio import atomic_save_npy
+    from workbench.core.fileio import disk_error
+    from workbench.core.longaudio import encode_file, write_features_npy
     from workbench.core.sae.io import load_sae
 
     out = Path(args.output)
@@ -166,13 +166,13 @@ def cmd_activations(args: argparse.Namespace) -> int:
             f"{args.sae}: the SAE expects {sae.d_in}-dim latents but codec '{codec.id}' has {codec.latent_dim}; "
             "use the codec it was trained on"
         )
-    clip = load_audio(args.audio, codec.sample_rate, codec.channels)
-    z = codec.encode(clip)
-    f = sae.encode_prenorm_np(z) if args.prenorm else sae.encode_np(z)
+    # Long files: encoded in windows, features computed and written 4096 frames at a time (one hour
+    # at 1024 features is 1 GB of features, never in memory at once).
+    z, _ = encode_file(args.audio, codec)
+    encode = sae.encode_prenorm_np if args.prenorm else sae.encode_np
     try:
-        atomic_save_npy(out, f)
+        n, l0 = write_features_npy(out, z, encode, sae.d_sae)
     except OSError as exc:
-        raise UsageError(f"{out}: cannot write ({exc.strerror or exc})") from None
-    l0 = float((f > 0).sum(axis=1).mean()) if len(f) else 0.0
-    print(f"{out}: {f.shape[0]} frames x {f.shape[1]} features (mean L0 {l0:.1f}) at {codec.frame_rate:g} frames/s")
+        raise disk_error(exc, out) from None
+    print(f"{out}: {n} frames x {sae.d_sae} features (mean L0 {l0:.1f}) at {codec.frame_rate:g} frames/s")
     return 0

@@ -167,12 +167,19 @@ def fill(disk: Path, leave: int) -> None:
 
 @pytest.mark.timeout(120)
 def test_real_full_disk_for_checkpoints_and_for_the_sae_folder(tmp_path: Path, audio_dir: Path, capsys: Cap) -> None:
-    """A 1 MB tmpfs, filled: first the checkpoints have no room, then (checkpoints elsewhere) the SAE
-    folder has none. One line each; nothing partial on the full disk; the run resumes once there is room."""
+    """A 1 MB tmpfs, filled: first the activation store has no room, then the checkpoints, then
+    (checkpoints elsewhere) the SAE folder. One line each; nothing partial on the full disk; the run resumes once there is room."""
     with tiny_tmpfs(tmp_path / "disk", "1m") as disk:
         out = disk / "sae"
-        cache = tmp_path / "cache"  # the activation store on the roomy disk
         fill(disk, 2048)
+        # The activation store (the corpus' latents) does not fit either.
+        rc = main(train_args(audio_dir, out, 20, cache=disk / "cache"))
+        _, err = capsys.readouterr()
+        line = one_line_error(rc, err)
+        assert "activation store" in line and "No space left on device" in line, line
+        assert leftovers(disk / "cache" / "activations") == [] and not out.exists()
+        shutil.rmtree(disk / "cache")
+        cache = tmp_path / "cache"  # from here on the activation store is on the roomy disk
         rc = main(train_args(audio_dir, out, 20, cache=cache))
         _, err = capsys.readouterr()
         line = one_line_error(rc, err)

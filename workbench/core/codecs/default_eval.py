@@ -163,6 +163,7 @@ def evaluate(codec: Any, n_per_kind: int = 40, seed: int = 900_000, kinds: tuple
 def write_report(weights: str | None = None, n_per_kind: int = 40, seed: int = 900_000) -> Path:
     from workbench.core.codecs.default import DefaultCodec
     from workbench.core.codecs.default_train import atomic_write_json
+    from workbench.core.fileio import atomic_write_text
     from workbench.core.resources import default_codec_dir
 
     folder = Path(weights) if weights else default_codec_dir()
@@ -207,6 +208,6 @@ def write_report(weights: str | None = None, n_per_kind: int = 40, seed: int = 9
         "Training history (validation losses at checkpoints) is in `training/default_codec/training.json`.",
         "",
     ]
-    (folder / "report.md").write_text("\n".join(lines))
+    atomic_write_text(folder / "report.md", "\n".join(lines))
     atomic_write_json(folder / "report.json", figs)
     return folder / "report.md"

@@ -38,6 +38,7 @@ from workbench.core.data import fluid
 from workbench.core.data import theory as th
 from workbench.core.data.material import GENERATORS, Ctx, Material, Part
 from workbench.core.errors import DataError
+from workbench.core.fileio import atomic_open
 
 KINDS = ("note", "chord", "scale", "arpeggio", "melody", "drums", "texture", "piece")
 #: Default share of each kind in a corpus: single notes dominate (clean timbre and pitch coverage, as
@@ -536,7 +537,7 @@ def generate_corpus(
 ) -> Path:
     """Render `n` clips into ``out_dir/audio/<id>.flac`` with ``labels.jsonl`` and ``corpus.json``.
 
-    Labels are streamed to a hidden part file and renamed into place at the end, so a
+    Labels are streamed to a hidden part file and renamed into place at the end (`fileio.atomic_open`), so a
     ``labels.jsonl`` on disk always describes a complete corpus; an interrupted run leaves the
     previous one (if any) intact. With ``workers > 1`` clips render in spawned processes; the output
     is byte-identical to a single-process run (each clip depends only on its own seed).
@@ -565,7 +566,6 @@ def generate_corpus(
     tasks = [(str(out), i, *clip_plan(int(seed), i, names, weights), sr, str(font.path)) for i in range(int(n))]
     counts: Counter[str] = Counter()
     total_seconds = 0.0
-    part = out / ".labels.jsonl.part"
     pool: Any = None
     try:
         if workers > 1 and len(tasks) > 1:
@@ -577,7 +577,7 @@ def generate_corpus(
             results = pool.map(_render_task, tasks, chunksize=4)
         else:
             results = map(_render_task, tasks)
-        with open(part, "w", encoding="utf-8") as f:
+        with atomic_open(out / "labels.jsonl", "w", encoding="utf-8") as f:
             bar = tqdm(
                 results,
                 total=len(tasks),
@@ -591,12 +591,6 @@ def generate_corpus(
                 f.write(line + "\n")
                 counts[kind] += 1
                 total_seconds += seconds
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(part, out / "labels.jsonl")
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

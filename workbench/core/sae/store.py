@@ -545,6 +545,11 @@ def build_store(
             except DataError:
                 pass
         replace_folder(tmp, final)
+    except OSError as exc:  # disk full, quota, read-only cache: one line, and nothing half-built left
+        shutil.rmtree(tmp, ignore_errors=True)
+        from workbench.core.fileio import disk_error
+
+        raise disk_error(exc, f"the activation store in {root}") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
