@@ -29,6 +29,9 @@ def register(sub: Any) -> None:
     p.add_argument("--crepe", default="tiny", choices=["tiny", "full"], help="CREPE model (default tiny)")
     p.add_argument("--no-cache", action="store_true", help="recompute descriptors (no descriptor cache)")
     p.add_argument("--no-control", action="store_true", help="skip the random-encoder control")
+    p.add_argument("--select", default="correlation", choices=["correlation", "auroc"],
+                   help="how each feature's best concept is chosen on the train clips (default correlation; "
+                        "the score is always the held-out AUROC)")
     p.set_defaults(handler=cmd_label)
 
     p = sub.add_parser(
@@ -50,6 +53,8 @@ def register(sub: Any) -> None:
                    help="features that get a page (labelled ones first, then the most active; default 256)")
     p.add_argument("--top-k", type=int, default=6, help="top activating moments per feature (default 6)")
     p.add_argument("--title", default=None)
+    p.add_argument("--audio-format", default="wav", choices=["wav", "flac"],
+                   help="snippet files (default wav; flac is about half the size)")
     p.add_argument("-o", "--output", default=None, help="report folder (default: ./<SAE name>-report)")
     p.set_defaults(handler=cmd_report)
 
@@ -135,7 +140,7 @@ def cmd_label(args: argparse.Namespace) -> int:
         raise UsageError("labels need at least two clips (some are held out for scoring)")
     frames = _collect(codec, sae, clips, "describing clips", crepe_model=args.crepe, cache=not args.no_cache)
     res = label_features(frames, test_fraction=args.test_fraction, seed=args.seed, min_positives=args.min_positives,
-                         control=not args.no_control)
+                         control=not args.no_control, select=args.select)
     path = save_labels(res, folder, extra={"codec": codec.id, "inputs": [str(a) for a in args.audio],
                                            "max_clips": args.max_clips, "clip_paths": frames.clip_paths})
     c = res.meta["corpus"]
@@ -221,7 +226,8 @@ def cmd_report(args: argparse.Namespace) -> int:
                      frame_rate=frames.frame_rate, audio_of=ClipAudio(frames.clip_paths, codec.sample_rate),
                      codec=codec, latents=frames.latents, w_dec=sae.W_dec_np, strength=strength, labels=labels,
                      probes=probes, sae_facts=sae_facts, corpus_facts=corpus_facts, max_features=args.max_features,
-                     title=args.title or f"SAE feature report: {folder.name}", progress=prog)
+                     title=args.title or f"SAE feature report: {folder.name}", audio_format=args.audio_format,
+                     progress=prog)
     finally:
         bar.close()
     print(f"wrote {out / 'index.html'} ({min(args.max_features, corpus_facts['live features (fire on these clips)'])} "

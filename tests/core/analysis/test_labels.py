@@ -16,6 +16,7 @@ from workbench.core.analysis.labels import (
     auroc,
     auroc_table,
     concept_bank,
+    corr_table,
     format_summary,
     label_features,
     load_labels,
@@ -66,6 +67,25 @@ def test_auroc_table_matches_per_column_auroc() -> None:
             m[rows] = True
             m &= valid[:, c]
             assert t[j, c] == pytest.approx(_brute_auroc(f[m, j].astype(np.float64), pos[m, c])), (j, c)
+
+
+def test_corr_table_matches_numpy() -> None:
+    rng = np.random.default_rng(3)
+    n = 300
+    f = np.where(rng.random((n, 4)) < 0.3, rng.uniform(0, 2, (n, 4)), 0.0).astype(np.float32)
+    f[:, 3] = 0.0  # constant: NaN
+    pos = rng.random((n, 2)) < 0.4
+    valid = np.ones((n, 2), bool)
+    valid[:100, 1] = False
+    rows = np.arange(50, n)
+    t = corr_table(f, pos, valid, rows, block=3)
+    for j in range(3):
+        for c in range(2):
+            m = np.zeros(n, bool)
+            m[rows] = True
+            m &= valid[:, c]
+            assert t[j, c] == pytest.approx(np.corrcoef(f[m, j], pos[m, c])[0, 1]), (j, c)
+    assert np.isnan(t[3]).all()
 
 
 def _frames(n_clips: int = 24, t: int = 150, seed: int = 0, descriptors: bool = True) -> CorpusFrames:
@@ -119,7 +139,8 @@ def test_concept_bank_from_truth_and_descriptors() -> None:
         concept_bank(empty)
 
 
-def test_planted_features_get_their_concept_and_random_ones_do_not() -> None:
+@pytest.mark.parametrize("select", ["correlation", "auroc"])
+def test_planted_features_get_their_concept_and_random_ones_do_not(select: str) -> None:
     fr = _frames()
     rng = np.random.default_rng(5)
     n = len(fr)
@@ -135,7 +156,7 @@ def test_planted_features_get_their_concept_and_random_ones_do_not() -> None:
     f[pc_e & (rng.random(n) < 0.5), 5] = 1.0
     f[rng.random(n) < 0.05, 5] = 0.5
     fr.features = f
-    res = label_features(fr, test_fraction=0.3, seed=0)
+    res = label_features(fr, test_fraction=0.3, seed=0, select=select)
     e0, e1, e2, e3, e4, e5 = (res.features[j] for j in range(6))
     assert e0["label"] == "pitch class E" and e0["score"] == pytest.approx(1.0)
     assert e0["precision"] == pytest.approx(1.0) and e0["recall"] == pytest.approx(1.0)
@@ -216,8 +237,12 @@ def test_labels_json_round_trip(tmp_path: Path) -> None:
         save_labels(res, tmp_path / "missing")
 
 
-def test_too_little_data_is_a_clear_error() -> None:
+def test_too_little_data_and_bad_settings_are_clear_errors() -> None:
+    from workbench.core.errors import UsageError
+
     fr = _frames(n_clips=3, t=20)
     fr.features = np.ones((len(fr), 2), np.float32)
     with pytest.raises(DataError, match="no concept has"):
         label_features(fr, min_positives=1000)
+    with pytest.raises(UsageError, match="unknown concept selection"):
+        label_features(fr, select="vibes")

@@ -118,6 +118,13 @@ def test_report_files_and_links(report_inputs: dict[str, Any], tmp_path: Path) -
     assert any(victim.name in m for m in missing_sources(out))
 
 
+def test_report_with_flac_snippets(report_inputs: dict[str, Any], tmp_path: Path) -> None:
+    out = write_report(tmp_path / "r", max_features=1, audio_format="flac", **report_inputs)
+    srcs = [s for _, s, _ in audio_sources(out) if not s.endswith(".png")]
+    assert srcs and all(s.endswith(".flac") for s in srcs) and missing_sources(out) == []
+    assert sf.info(str(next(out.rglob("top1.flac")))).format == "FLAC"
+
+
 def test_report_without_codec_labels_or_audio(report_inputs: dict[str, Any], tmp_path: Path) -> None:
     kw = dict(report_inputs, codec=None, labels=None, probes=None, audio_of=None)
     out = write_report(tmp_path / "r", max_features=2, **kw)

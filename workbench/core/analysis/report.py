@@ -11,6 +11,10 @@ Layout of the report folder (written aside, then renamed into place: `fileio.ato
     features/0012.html      one page per feature with a page (see `max_features`)
     features/0012/          its audio and pictures: top1.wav/.png ..., q50.wav/.png ..., sound.wav
 
+Audio is 16-bit WAV at the codec's rate (``audio_format="flac"`` halves the size; every current browser
+plays both). Size: about 0.5 MB of WAV per feature page with the defaults (6 top moments + 3 quantile
+samples of 0.8 s + 1 s of the feature's own sound at 24 kHz), so ~120 MB for 256 pages.
+
 A feature page: density, maximum and mean activation, an activation histogram (inline SVG), the
 feature's own sound (`stats.feature_sound`), its labels with held-out AUROC (labels.json), where it
 appears among the probes' top features (probes.json, read generically), and the top activating moments
@@ -135,7 +139,7 @@ def histogram_svg(counts: np.ndarray, edges: np.ndarray, width: int = 420, heigh
     parts.append(f"<text x=\"{left - 4}\" y=\"{top + 8}\" text-anchor=\"end\">{int(c.max())}</text>")
     parts.append(f"<text x=\"{left - 4}\" y=\"{top + ph}\" text-anchor=\"end\">0</text>")
     parts.append(f"<text x=\"{left + pw / 2}\" y=\"{height - 4}\" text-anchor=\"middle\">activation "
-                 f"(frames, log scale)</text></svg>")
+                 f"(bar height: frames, log scale)</text></svg>")
     return "".join(parts)
 
 
@@ -262,7 +266,8 @@ def _summary_block(summary: dict[str, Any], method: dict[str, Any]) -> str:
                 f"<td class=\"num\">{_fmt(s.get('labelled'))} ({_fmt(100 * (s.get('share_labelled') or 0), 1)}%)</td>"
                 f"<td class=\"num\">{_fmt(s.get('explained'))} ({_fmt(100 * (s.get('share_explained') or 0), 1)}%)</td>"
                 f"<td class=\"num\">{_fmt(s.get('median_best_auroc'))}</td><td class=\"num\">"
-                f"{_fmt(s.get('mean_best_auroc'))}</td></tr>")
+                f"{_fmt(s.get('mean_best_auroc'))}</td><td class=\"num\">{_fmt(s.get('median_precision'))}</td>"
+                f"<td class=\"num\">{_fmt(s.get('median_lift'), 2)}</td></tr>")
 
     good = method.get("good_label", 0.8)
     low = method.get("unexplained_below", 0.75)
@@ -272,15 +277,18 @@ def _summary_block(summary: dict[str, Any], method: dict[str, Any]) -> str:
     groups = summary.get("by_group") or {}
     g = ", ".join(f"{_e(k)}: {int(v)}" for k, v in groups.items()) if groups else "–"
     return (f"<table><thead><tr><th></th><th>live</th><th>label AUROC ≥ {_fmt(good, 2)}</th>"
-            f"<th>AUROC ≥ {_fmt(low, 2)}</th><th>median best AUROC</th><th>mean best AUROC</th></tr></thead>"
+            f"<th>AUROC ≥ {_fmt(low, 2)}</th><th>median best AUROC</th><th>mean best AUROC</th>"
+            f"<th>median precision</th><th>median lift</th></tr></thead>"
             f"<tbody>{rows}</tbody></table><p class=\"note\">Scores are held-out AUROC: a feature's best concept "
             f"is chosen on the train clips and scored on disjoint clips. Below {_fmt(low, 2)} a feature is "
-            f"'unexplained'. Labels ≥ {_fmt(good, 2)} by concept group: {g}.</p>")
+            f"'unexplained'. Precision: share of the held-out frames where a feature fires that have its best "
+            f"concept; lift: precision over the concept's base rate. Labels ≥ {_fmt(good, 2)} by concept group: "
+            f"{g}.</p>")
 
 
 def _moment_rows(items: list[tuple[str, Moment]], fid: int, folder: Path, clip_names: Sequence[str],
                  audio_of: Callable[[int], np.ndarray] | None, sample_rate: int, before: float,
-                 after: float) -> str:
+                 after: float, fmt: str = "wav") -> str:
     rows = []
     for tag, m in items:
         name = clip_names[m.clip] if 0 <= m.clip < len(clip_names) else f"clip {m.clip}"
@@ -292,12 +300,12 @@ def _moment_rows(items: list[tuple[str, Moment]], fid: int, folder: Path, clip_n
                 a = None
             if a is not None and np.asarray(a).size:
                 snip, off = snippet(a, sample_rate, m.time, before, after)
-                (folder / f"{tag}.wav").write_bytes(wav_bytes(snip, sample_rate))
+                (folder / f"{tag}.{fmt}").write_bytes(wav_bytes(snip, sample_rate, fmt))
                 (folder / f"{tag}.png").write_bytes(spectrogram_png(snip, sample_rate, mark=off))
                 rel = f"{fid:04d}/{tag}"
                 media = (f"<td><img class=\"spec\" src=\"{rel}.png\" width=\"160\" height=\"64\" "
                          f"alt=\"spectrogram, moment at {off:.2f} s\"></td>"
-                         f"<td><audio controls preload=\"none\" src=\"{rel}.wav\"></audio></td>")
+                         f"<td><audio controls preload=\"none\" src=\"{rel}.{fmt}\"></audio></td>")
         rows.append(f"<tr><td>{_e(tag)}</td><td title=\"{_e(name)}\">{_e(os.path.basename(str(name)))}</td>"
                     f"<td class=\"num\">{m.time:.2f} s</td><td class=\"num\">{_fmt(m.activation)}</td>{media}</tr>")
     head = ("<tr><th></th><th>clip</th><th>time</th><th>activation</th><th>spectrogram</th>"
@@ -326,6 +334,7 @@ def write_report(
     after: float = 0.5,
     sound_seconds: float = 1.0,
     title: str = "SAE feature report",
+    audio_format: str = "wav",
     progress: Progress | None = None,
 ) -> Path:
     """Write the report folder (module docstring). `stats` covers every feature (index table); pages are
@@ -335,6 +344,9 @@ def write_report(
 
     if max_features < 0:
         raise UsageError(f"max features must be >= 0, got {max_features}")
+    if audio_format not in ("wav", "flac"):
+        raise UsageError(f"audio format must be wav or flac, got '{audio_format}'")
+    fmt = audio_format
     if not stats:
         raise UsageError("no feature statistics to report")
     sound_ok = codec is not None and latents is not None and w_dec is not None and len(latents) > 0
@@ -350,8 +362,8 @@ def write_report(
         (tmp / "sounds").mkdir()
         has_ref = False
         if sound_ok and mz is not None:
-            (tmp / "sounds" / "reference.wav").write_bytes(wav_bytes(reference_sound(codec, mz, sound_seconds),
-                                                                     codec.sample_rate))
+            (tmp / "sounds" / f"reference.{fmt}").write_bytes(
+                wav_bytes(reference_sound(codec, mz, sound_seconds), codec.sample_rate, fmt))
             has_ref = True
         # Feature pages.
         for n_done, fid in enumerate(pages):
@@ -383,11 +395,11 @@ def write_report(
                 a = float(strength[fid]) if strength is not None and fid < len(strength) else s.max_activation
                 a = a if a > 0 else s.max_activation
                 y = feature_sound(codec, mz, w_dec[fid], a, sound_seconds)
-                (folder / "sound.wav").write_bytes(wav_bytes(y, codec.sample_rate))
-                ref = (" Compare with <audio controls preload=\"none\" src=\"../sounds/reference.wav\"></audio> "
+                (folder / f"sound.{fmt}").write_bytes(wav_bytes(y, codec.sample_rate, fmt))
+                ref = (f" Compare with <audio controls preload=\"none\" src=\"../sounds/reference.{fmt}\"></audio> "
                        "(the mean latent alone).") if has_ref else ""
                 body.append(f"<h2>The feature's own sound</h2><p><audio controls preload=\"none\" "
-                            f"src=\"{fid:04d}/sound.wav\"></audio></p><p class=\"note\">The mean latent plus "
+                            f"src=\"{fid:04d}/sound.{fmt}\"></audio></p><p class=\"note\">The mean latent plus "
                             f"{_fmt(a)} × this feature's decoder direction, held for {sound_seconds:g} s and "
                             f"decoded by the codec.{ref}</p>")
             if entry and entry.get("top"):
@@ -398,8 +410,10 @@ def write_report(
                 pr = ""
                 if entry.get("precision") is not None:
                     pr = (f"<p class=\"note\">On held-out clips, {_fmt(100 * entry['precision'], 1)}% of the frames "
-                          f"where it fires have '{_e(entry.get('concept'))}', and it fires on "
-                          f"{_fmt(100 * (entry.get('recall') or 0), 1)}% of the frames that do.</p>")
+                          f"where it fires have '{_e(entry.get('concept'))}' "
+                          f"({_fmt(100 * (entry.get('top_precision') or 0), 1)}% of its strongest 10%; base rate "
+                          f"{_fmt(100 * (entry.get('base_rate') or 0), 1)}%), and it fires on "
+                          f"{_fmt(100 * (entry.get('recall') or 0), 1)}% of the frames that have it.</p>")
                 body.append("<h2>Labels</h2><table><thead><tr><th>concept</th><th>group</th><th>held-out AUROC</th>"
                             f"<th>train AUROC</th></tr></thead><tbody>{rows}</tbody></table>{pr}")
             mentions = probe_mentions(probes, fid)
@@ -411,12 +425,12 @@ def write_report(
             if s.top:
                 body.append("<h2>Top activating moments</h2>" + _moment_rows(
                     [(f"top{k + 1}", m) for k, m in enumerate(s.top)], fid, folder, clip_names, audio_of,
-                    sample_rate, before, after))
+                    sample_rate, before, after, fmt))
             if s.quantiles:
                 body.append("<h2>Quantile samples</h2><p class=\"note\">Moments at activation quantiles of the "
                             "frames where the feature fires: how it sounds at typical strength.</p>" + _moment_rows(
                                 [(f"q{int(round(100 * q)):02d}", m) for q, m in s.quantiles], fid, folder, clip_names,
-                                audio_of, sample_rate, before, after))
+                                audio_of, sample_rate, before, after, fmt))
             (tmp / "features" / f"{fid:04d}.html").write_text(
                 _page(f"Feature {fid} — {title}", "\n".join(body), "../style.css"), encoding="utf-8")
             if progress is not None:
@@ -438,7 +452,7 @@ def write_report(
             body.append(probe_section(probes))
         if has_ref:
             body.append("<h2>Reference</h2><p>The mean latent decoded: <audio controls preload=\"none\" "
-                        "src=\"sounds/reference.wav\"></audio></p>")
+                        f"src=\"sounds/reference.{fmt}\"></audio></p>")
         index_rows: list[str] = []
         for s in stats:
             entry = lab_feats.get(str(s.feature))

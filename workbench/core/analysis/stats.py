@@ -356,14 +356,17 @@ def spectrogram_png(audio: np.ndarray, sample_rate: int, height: int = 64, width
     return png_bytes(spectrogram_image(audio, sample_rate, height, width, mark=mark))
 
 
-def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
-    """16-bit PCM WAV of mono float audio (clipped to [-1, 1])."""
+def wav_bytes(audio: np.ndarray, sample_rate: int, fmt: str = "wav") -> bytes:
+    """16-bit PCM WAV (or FLAC, about half the size) of mono float audio (clipped to [-1, 1])."""
     import io
 
     import soundfile as sf
 
+    if fmt not in ("wav", "flac"):
+        raise UsageError(f"audio format must be wav or flac, got '{fmt}'")
     buf = io.BytesIO()
-    sf.write(buf, np.clip(np.asarray(audio, np.float32), -1.0, 1.0), int(sample_rate), format="WAV", subtype="PCM_16")
+    sf.write(buf, np.clip(np.asarray(audio, np.float32), -1.0, 1.0), int(sample_rate), format=fmt.upper(),
+             subtype="PCM_16")
     return buf.getvalue()
 
 
