@@ -213,3 +213,28 @@ def test_report_opens_in_headless_chromium(report_inputs: dict[str, Any], tmp_pa
     assert struct.unpack(">II", data[16:24]) == (1000, 900)
     page = sorted((out / "features").glob("*.html"))[0]
     assert screenshot(page, tmp_path / "page.png").stat().st_size > 5000
+
+
+@pytest.mark.skipif(find_chromium() is None, reason="Chromium is not installed (Debian: apt-get install chromium)")
+def test_index_table_sorts_in_chromium(report_inputs: dict[str, Any], tmp_path: Path) -> None:
+    """Click the density header twice (descending) in headless Chromium and read back the row order."""
+    import re
+    import subprocess
+
+    out = write_report(tmp_path / "report", max_features=1, **report_inputs)
+    page = (out / "index.html").read_text()
+    probe = ("<script>var th = document.querySelectorAll('#features th'); th[4].click(); th[4].click();"
+             "document.body.setAttribute('data-order', Array.prototype.map.call("
+             "document.querySelectorAll('#features tbody tr'), function (r) { return r.cells[0].getAttribute('data-v'); })"
+             ".join(','));</script></body>")
+    (out / "probe.html").write_text(page.replace("</body>", probe))
+    exe = find_chromium()
+    assert exe is not None
+    dom = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'prof'}",
+                          "--dump-dom", (out / "probe.html").as_uri()], capture_output=True, text=True, timeout=120).stdout
+    m = re.search(r'data-order="([0-9,]+)"', dom)
+    assert m, dom[-500:]
+    order = [int(v) for v in m.group(1).split(",")]
+    dens = {s.feature: s.density for s in report_inputs["stats"]}
+    assert sorted(order) == list(range(D_SAE))
+    assert [dens[j] for j in order] == sorted(dens.values(), reverse=True)

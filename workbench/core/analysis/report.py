@@ -460,19 +460,21 @@ def write_report(
             if not s.live:
                 lab, cls = lab or "dead", "dead"
             sc = entry.get("score") if entry else None
+            best = str(entry.get("concept") or "") if entry else ""
             link = (f"<a href=\"features/{s.feature:04d}.html\">{s.feature}</a>" if s.feature in page_set
                     else str(s.feature))
             scv = float(sc) if isinstance(sc, int | float) else -1.0
             index_rows.append(
                 f"<tr><td class=\"num\" data-v=\"{s.feature}\">{link}</td>"
                 f"<td class=\"{cls}\" data-v=\"{_e(lab)}\">{_e(lab)}</td>"
+                f"<td data-v=\"{_e(best)}\">{_e(best)}</td>"
                 f"<td class=\"num\" data-v=\"{scv}\">{_fmt(sc)}</td>"
                 f"<td class=\"num\" data-v=\"{s.density}\">{_fmt(s.density, 4)}</td>"
                 f"<td class=\"num\" data-v=\"{s.fires}\">{s.fires}</td>"
                 f"<td class=\"num\" data-v=\"{s.max_activation}\">{_fmt(s.max_activation)}</td>"
                 f"<td class=\"num\" data-v=\"{s.mean_activation}\">{_fmt(s.mean_activation)}</td></tr>")
         body.append("<h2>Features</h2><p class=\"note\">Click a column to sort. Linked features have a page.</p>"
-                    "<table class=\"sortable\" id=\"features\"><thead><tr><th>feature</th><th>label</th>"
+                    "<table class=\"sortable\" id=\"features\"><thead><tr><th>feature</th><th>label</th><th>best concept</th>"
                     "<th>held-out AUROC</th><th>density</th><th>fires</th><th>max act.</th><th>mean act.</th>"
                     f"</tr></thead><tbody>{''.join(index_rows)}</tbody></table>")
         (tmp / "index.html").write_text(_page(title, "\n".join(body), "style.css", script=True), encoding="utf-8")
