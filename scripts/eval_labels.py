@@ -122,15 +122,17 @@ def main() -> int:
           f"{res.meta['corpus']['train_clips']} train / {res.meta['corpus']['test_clips']} held-out clips; "
           f"{doc['concepts_scored']} of {len(res.bank.names)} concepts had ≥ {args.min_positives} positive and "
           f"negative frames on both sides.", "",
-          "| | live features | label AUROC ≥ 0.8 | AUROC ≥ 0.75 | median best AUROC | mean best AUROC "
-          "| median precision | median top-10% precision | median lift |",
-          "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+          "| | live features | label AUROC ≥ 0.8 | AUROC ≥ 0.75 | testable features | label AUROC ≥ 0.8 (testable) "
+          "| median best AUROC | mean best AUROC | median precision | median top-10% precision | median lift |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, x in (("SAE features", s), (f"random directions (control, k={rc['k']})", rc)):
         md.append(f"| {name} | {x['live']} | {x['labelled']} ({pct(x['share_labelled'])}) | {x['explained']} "
-                  f"({pct(x['share_explained'])}) | {f3(x['median_best_auroc'])} | {f3(x['mean_best_auroc'])} | "
+                  f"({pct(x['share_explained'])}) | {x['testable']} | {x['labelled_testable']} "
+                  f"({pct(x['share_labelled_testable'])}) | {f3(x['median_best_auroc'])} | {f3(x['mean_best_auroc'])} | "
                   f"{f3(x.get('median_precision'))} | {f3(x.get('median_top_precision'))} | {f3(x.get('median_lift'))} |")
     md += ["", f"Held-out AUROC: each feature's best concept is chosen on the train clips (by {args.select}) and "
-           "scored on the held-out clips. Precision: share of the held-out frames where the feature fires that have its best "
+           "scored on the held-out clips. Testable: fires on ≥ --min-positives frames of both the train and the "
+           "held-out clips. Precision: share of the held-out frames where the feature fires that have its best "
            "concept (top-10%: among its strongest activations); lift: precision / the concept's base rate. "
            "Labels ≥ 0.8 by concept group (SAE): "
            + (", ".join(f"{k} {v}" for k, v in s["by_group"].items()) or "none")

@@ -168,6 +168,7 @@ def test_planted_features_get_their_concept_and_random_ones_do_not(select: str) 
     assert [t["concept"] for t in e0["top"]][0] == "pitch class E" and len(e0["top"]) == 5
     s = res.summary
     assert s["live"] == 5 and s["labelled"] == 2 + (e5["score"] >= GOOD_LABEL)
+    assert s["testable"] == 5 and s["labelled_testable"] == s["labelled"]
     assert s["share_labelled"] == pytest.approx(s["labelled"] / 5)
     assert s["by_group"]["pitch class"] >= 1 and s["by_group"]["loudness"] == 1
     # The control: random directions on latents that carry nothing score near chance.

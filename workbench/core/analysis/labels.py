@@ -14,7 +14,9 @@ of Bills et al. 2023 for explanations of neurons, with the concept as the simula
 best ones are scored on the held-out clips by AUROC. A feature's label is its best train concept, its
 score that concept's held-out AUROC. Below `UNEXPLAINED_BELOW` (0.75) the feature is "unexplained" (the
 score is kept, so one can see how close it came); `GOOD_LABEL` (0.8) is the bar for the summary's "share
-of live features with a label". A feature is *live* when it fires on at least one analysed frame. A
+of live features with a label". A feature is *live* when it fires on at least one analysed frame; it is *testable* when it fires on at
+least `min_positives` frames of both the train and the held-out clips (the summary gives the label share
+among both). A
 concept is only scored where it has at least `min_positives` positive and negative frames on both sides.
 
 Why not choose by train AUROC (``select="auroc"``)? AUROC ignores base rates: a broad feature that fires
@@ -60,7 +62,8 @@ labels.json (in the SAE folder, written atomically)::
                           "recall", "base_rate", "lift", "top_precision", "density",
                           "top": [{"concept", "group", "score", "train_score"}, ...]}, ...},
      "summary": {"live", "labelled", "share_labelled", "explained", "share_explained", "mean_best_auroc",
-                 "median_best_auroc", "by_group", "random_control": {... same keys ...}}}
+                 "median_best_auroc", "testable", "share_labelled_testable", "median_precision",
+                 "median_top_precision", "median_lift", "by_group", "random_control": {... same keys ...}}}
 
 ``label`` is the concept name, "unexplained" or "dead" (never fires); ``score`` is the held-out AUROC
 (null for dead features or when no concept could be scored); ``concept`` is the best concept even when
@@ -410,7 +413,7 @@ class LabelResult:
 
 
 def _summary(best: np.ndarray, live: np.ndarray, groups: list[str | None],
-             entries: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
+             entries: dict[int, dict[str, Any]] | None = None, testable: np.ndarray | None = None) -> dict[str, Any]:
     b = best[live]
     scored = b[np.isfinite(b)]
     n_live = int(live.sum())
@@ -429,7 +432,18 @@ def _summary(best: np.ndarray, live: np.ndarray, groups: list[str | None],
             "best_auroc_quantiles": {str(q): float(np.quantile(scored, q)) for q in (0.1, 0.25, 0.5, 0.75, 0.9)}
             if scored.size else {},
             "by_group": dict(sorted(by_group.items(), key=lambda kv: -kv[1])),
-            **_precision_summary(entries or {}, n_live)}
+            **_testable_summary(best, testable), **_precision_summary(entries or {}, n_live)}
+
+
+def _testable_summary(best: np.ndarray, testable: np.ndarray | None) -> dict[str, Any]:
+    """The label share among features that fire often enough on both sides of the split to be judged
+    (a feature firing on three frames is live but can hardly detect anything)."""
+    if testable is None:
+        return {}
+    n = int(testable.sum())
+    b = best[testable]
+    good = int((np.isfinite(b) & (b >= GOOD_LABEL)).sum())
+    return {"testable": n, "labelled_testable": good, "share_labelled_testable": good / n if n else 0.0}
 
 
 def _precision_summary(entries: dict[int, dict[str, Any]], n_live: int) -> dict[str, Any]:
@@ -592,7 +606,11 @@ def label_features(
     groups_of = [c.group for c in bank.concepts]
     feats = _entries(x, bank, te_rows, tr, te, ranked, best_test, best_train, fires)
     best_group = [groups_of[int(ranked[j, 0])] if ranked[j, 0] >= 0 else None for j in range(x.shape[1])]
-    summary = _summary(best_test, live, best_group, feats)
+    def testable(xf: np.ndarray) -> np.ndarray:
+        return (((xf[tr_rows] > 0).sum(axis=0) >= min_positives)
+                & ((xf[te_rows] > 0).sum(axis=0) >= min_positives))
+
+    summary = _summary(best_test, live, best_group, feats, testable(x))
     if control:
         k = control_k
         if k is None:
@@ -607,7 +625,7 @@ def label_features(
         live_r = fires_r > 0
         groups_r = [groups_of[int(ranked_r[j, 0])] if ranked_r[j, 0] >= 0 else None for j in range(xr.shape[1])]
         feats_r = _entries(xr, bank, te_rows, tr_r, te_r, ranked_r, best_r, best_tr_r, fires_r)
-        summary["random_control"] = {**_summary(best_r, live_r, groups_r, feats_r), "k": k,
+        summary["random_control"] = {**_summary(best_r, live_r, groups_r, feats_r, testable(xr)), "k": k,
                                      "method": "random TopK encoder: unit Gaussian directions on latents "
                                                "centred on the train mean, same d_sae"}
     tr_clips = np.unique(frames.clip_ids[train])
