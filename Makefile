@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup system-deps lint bench clean
+.PHONY: run test setup system-deps lint bench bench-sae clean
 
 run: setup
 	$(BIN)/workbench gui
@@ -31,6 +31,20 @@ $(STAMP): pyproject.toml
 
 bench: setup
 	$(BIN)/python benchmarks/bench_codec.py
+
+# SAE training speed against SAELens and dictionary_learning (in their own venv, .venv-bench, with
+# .venv's torch version), then resident memory training from a 10 M x 128 disk store (about 5 GB in
+# /tmp, deleted afterwards). Figures and how to read them: benchmarks/RESULTS.md
+BENCH_VENV := .venv-bench
+bench-sae: setup $(BENCH_VENV)/.installed
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python benchmarks/bench_sae_train.py
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python benchmarks/bench_sae_train.py --memory --dim 128 --steps 3000
+
+$(BENCH_VENV)/.installed: benchmarks/requirements-peers.txt
+	test -x $(BENCH_VENV)/bin/python || $(PY) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install -q "torch==$$($(BIN)/python -c 'import torch; print(torch.__version__.split("+")[0])')" -r benchmarks/requirements-peers.txt
+	touch $@
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
