@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup system-deps lint bench bench-sae clean
+.PHONY: run test setup system-deps lint bench bench-sae bundle clean
 
 run: setup
 	$(BIN)/workbench gui
@@ -45,6 +45,10 @@ $(BENCH_VENV)/.installed: benchmarks/requirements-peers.txt
 	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
 	$(BENCH_VENV)/bin/python -m pip install -q "torch==$$($(BIN)/python -c 'import torch; print(torch.__version__.split("+")[0])')" -r benchmarks/requirements-peers.txt
 	touch $@
+
+# Desktop bundle (PyInstaller, one folder, CPU torch) in build/bundle; smoke test: packaging/smoke_bundle.sh
+bundle: system-deps
+	sh packaging/build_bundle.sh
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -85,8 +85,9 @@ def _train(args: argparse.Namespace, out: Path, k: int | None, dist: Any, device
     from tqdm import tqdm
 
     from workbench.core.sae.pipeline import TrainJob, summary_line, train_sae
-    from workbench.core.sae.trainer import TrainControl
+    from workbench.core.sae.trainer import TrainControl, resolve_device
 
+    resolve_device(device)  # no GPU: say so now, not after encoding the corpus
     train = {"architecture": args.arch, "d_sae": args.d_sae, "k": k, "l1": args.l1, "steps": args.steps,
              "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "device": device,
              "checkpoint_every": args.checkpoint_every, "log_every": max(1, min(50, args.steps // 100))}
