@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sweep-steps", type=int, default=1500)
     p.add_argument("--final-steps", type=int, default=6000)
     p.add_argument("--batch-size", type=int, default=4096)
+    p.add_argument("--lr", type=float, default=5e-3,
+                   help="peak learning rate (default 5e-3: at 1e-3 FVU was still 10x higher after 1000 steps; "
+                        "benchmarks/RESULTS.md)")
     p.add_argument("--weights", default=None, help="default-codec weights folder (default: the shipped one)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--work", default=str(ROOT / "runs" / "default-sae"))
@@ -67,13 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     def run(d_sae: int, k: int, steps: int, out: Path) -> dict:
         job = TrainJob(inputs=[str(f) for f in files], output=out, codec_id="default", weights=args.weights,
                        train={"architecture": "topk", "d_sae": d_sae, "k": k, "steps": steps,
-                              "batch_size": args.batch_size, "seed": 0, "checkpoint_every": max(steps, 1000)},
+                              "batch_size": args.batch_size, "lr": args.lr, "seed": 0, "checkpoint_every": max(steps, 1000)},
                        state_dir=work / f"state-{d_sae}-{k}-{steps}", audio_clips=4)
         t0 = time.monotonic()
         s = train_sae(job, progress=True, log=lambda m: print(m, file=sys.stderr))
         v = s["metrics"]["validation"]
         row = {"d_sae": d_sae, "k": k, "steps": steps, "fvu": v["fvu"], "l0": v["l0"], "dead": v["dead_fraction"],
-               "mse": v["mse"], "audio": s["metrics"].get("audio"), "seconds": round(time.monotonic() - t0, 1),
+               "mse": v["mse"], "lr": args.lr, "batch_size": args.batch_size, "audio": s["metrics"].get("audio"), "seconds": round(time.monotonic() - t0, 1),
                "frames_per_s": round(s["frames_per_s"])}
         print(json.dumps({k2: row[k2] for k2 in ("d_sae", "k", "fvu", "l0", "dead", "seconds")}), file=sys.stderr)
         return row
@@ -116,7 +119,8 @@ def write_report(out: Path, sweep: list[dict], final: dict, rule: str, latent_di
         f"{codec_step}), trained on the first {clips} clips of the synthetic corpus (`workbench data synth --seed 0`), "
         "validation on held-out clips (split by clip). Reproduce: `python scripts/train_default_sae.py`.", "",
         "## Final", "",
-        f"- d_sae {final['d_sae']}, k {final['k']}, {final['steps']} steps of {4096} frames",
+        f"- d_sae {final['d_sae']}, k {final['k']}, {final['steps']} steps of {final.get('batch_size', 4096)} frames, "
+        f"peak lr {final.get('lr')}",
         f"- validation FVU **{final['fvu']:.4f}**, L0 **{final['l0']:.2f}**, dead fraction **{final['dead']:.3f}**, "
         f"MSE {final['mse']:.5f}",
     ]

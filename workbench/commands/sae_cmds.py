@@ -31,7 +31,7 @@ def register(sub: Any) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints")
     p.add_argument("--state", default=None, help="checkpoint folder (default: SAE_DIR.training beside it)")
-    p.add_argument("--cache-dir", default=None, help="activation cache (default: $WORKBENCH_CACHE or user cache)")
+    p.add_argument("--cache-dir", default=None, help="activation cache (default: $WORKBENCH_CACHE_DIR or user cache)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of clips held out (default 0.1)")
     p.add_argument("-o", "--output", required=True, help="SAE folder to write")
     p.set_defaults(handler=cmd_train)

@@ -24,7 +24,8 @@ def register(sub: Any) -> None:
     p.add_argument("--latent", default=None, help="codec latent kind (default: the SAE's)")
     p.add_argument("--weights", default=None, help="codec weights (EnCodec)")
     p.add_argument("--edit", action="append", default=[], metavar="SPEC",
-                   help="FEATURE:scale=V | FEATURE:add=V | FEATURE:set=V, optionally @T0-T1 (seconds); repeatable")
+                   help="FEATURE:scale=V | FEATURE:add=V | FEATURE:set=V, or probe:PROPERTY=TARGET[:ALPHA] "
+                        "(pitch|loudness|timbre; +N/-N classes from the current one, or class N; needs `workbench probe`), optionally @T0-T1 (seconds); repeatable")
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(handler=cmd_steer)
 

@@ -309,7 +309,8 @@ def apply_edits(z: np.ndarray, edits: Sequence[Edit], ctx: SteeringContext, feat
 
 # -- probe edits ---------------------------------------------------------------------------------------
 
-PROBE_DIRECTION = "contrast"  # "contrast": W[k] - W[c] (toward k, away from the current class c); "class": W[k]
+PROBE_DIRECTION = "class"  # "class": the target row W[k]; "contrast": W[k] - W[c] (c = the frame's current class)
+PROBE_SPACE = "standardised"  # "standardised": the rows of the probe as trained, mapped back (× scale); "raw"
 
 
 def probe_set(ctx: SteeringContext) -> Any:
@@ -332,13 +333,17 @@ def probe_set(ctx: SteeringContext) -> Any:
 def probe_delta(f: np.ndarray, e: ProbeEdit, ctx: SteeringContext, frame_offset: int = 0) -> np.ndarray:
     """f' - f for a probe edit: per frame, α · s · u, clipped so that f' >= 0.
 
-    u is the unit vector (in feature space) of the probe's weight row of the target class k
-    (``PROBE_DIRECTION = "class"``, as in Paek et al.) or of ``W[k] - W[c]`` with c the frame's current
-    class (``"contrast"``, the default: it also takes weight from the features of the current class).
-    ``s`` is the mean norm of the feature vector on the probes' training frames, so α = 1 is a step as
-    long as a typical frame's whole code. The target k is TARGET (absolute) or c + TARGET (relative,
-    clipped to the valid classes; for pitch, frames the probe reads as unvoiced are left alone), with c
-    the probe's prediction on the unedited features. Features stay non-negative, as the SAE's are.
+    u is a unit vector in feature space. The probe was trained on standardised features
+    x = (f - mean) / scale, where its weight row of class k is ``W_std[k]``; adding ``β · W_std[k]`` to x
+    (Paek et al.'s edit, in the space the probe lives in) is adding ``β · scale ⊙ W_std[k]`` to f, so u is
+    that vector normalised (``PROBE_SPACE = "standardised"``, ``PROBE_DIRECTION = "class"``: the
+    defaults, which moved pitch most reliably in `scripts/eval_probes.py`). ``"contrast"`` uses
+    ``W_std[k] - W_std[c]`` (c the frame's current class); ``"raw"`` uses the rows of the folded probe
+    that acts on raw f (they over-weight rarely firing features). ``s`` is the mean norm of the feature
+    vector on the probes' training frames, so α = 1 is a step as long as a typical frame's whole code.
+    The target k is TARGET (absolute) or c + TARGET (relative, clipped to the valid classes; for
+    pitch, frames the probe reads as unvoiced are left alone), with c the probe's prediction on the
+    unedited features. Features stay non-negative, as the SAE's are.
     """
     ps = probe_set(ctx)
     probe = ps.probe(e.prop)
@@ -353,7 +358,12 @@ def probe_delta(f: np.ndarray, e: ProbeEdit, ctx: SteeringContext, frame_offset:
         k = np.full(len(cur), int(e.target))
         ok = np.ones(len(cur), bool)
     ok &= (k != cur) | (PROBE_DIRECTION == "class")
+    if PROBE_SPACE == "standardised":
+        scale = np.asarray(probe.scale, np.float64)
+        w = w * scale[None, :]  # the probe's rows as trained (on standardised features)
     dirs = w[k] - w[cur] if PROBE_DIRECTION == "contrast" else w[k]
+    if PROBE_SPACE == "standardised":
+        dirs = dirs * scale[None, :]  # a step in standardised units, in feature units
     norms = np.linalg.norm(dirs, axis=1, keepdims=True)
     dirs = np.divide(dirs, norms, out=np.zeros_like(dirs), where=norms > 0)
     weight = range_weights(e, f.shape[0], ctx.frame_rate, frame_offset) * ok

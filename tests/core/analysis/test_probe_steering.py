@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 from analysis_helpers import sine_burst
 
+import workbench.core.steering as steering
 from workbench.cli import main
 from workbench.core.analysis import descriptors as d
 from workbench.core.analysis.corpus import collect_frames
@@ -104,6 +105,13 @@ def test_probe_edit_moves_features_along_the_probe(tiny_codec: DefaultCodec, pro
 
     moved = tgt != cur
     assert (margin(f2)[moved] > margin(f)[moved]).all()
+    for space in ("standardised", "raw"):  # every variant of the direction moves the margin up
+        for direction in ("class", "contrast"):
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(steering, "PROBE_SPACE", space)
+                mp.setattr(steering, "PROBE_DIRECTION", direction)
+                g = edited_features(f, [e], ctx)
+            assert margin(g)[moved].mean() > margin(f)[moved].mean() + 0.1, (space, direction)
     # Through the codec latents and back through the SAE encoder: still toward the target.
     z2 = apply_edits(z, [e], ctx)
     assert z2.shape == z.shape and not np.allclose(z2, z)

@@ -20,7 +20,7 @@ Cap = pytest.CaptureFixture[str]
 @pytest.fixture(autouse=True)
 def env(monkeypatch: pytest.MonkeyPatch, tiny_resources: Path, tmp_path: Path) -> None:
     monkeypatch.setenv("WORKBENCH_RESOURCES", str(tiny_resources))
-    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
 
 
 def run(capsys: Cap, *argv: str | Path) -> tuple[int, str, str]:

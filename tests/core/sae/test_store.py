@@ -71,10 +71,10 @@ def test_build_splits_by_clip_and_reuses_the_cache(tmp_path: Path, audio_dir: Pa
 
 
 def test_cache_location_follows_workbench_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "c"))
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "c"))
     assert cache_root() == tmp_path / "c" / "activations"
     assert cache_root(tmp_path / "x") == tmp_path / "x" / "activations"
-    monkeypatch.delenv("WORKBENCH_CACHE")
+    monkeypatch.delenv("WORKBENCH_CACHE_DIR")
     assert cache_root().name == "activations"
 
 

@@ -133,16 +133,16 @@ def train_probe(
     def loss_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
         # Mean cross-entropy + weight_decay/2 |W|^2 and its exact gradient (no autograd needed).
         w = torch.from_numpy(theta[: num_classes * d].reshape(num_classes, d).astype(np.float32))
-        b = torch.from_numpy(theta[num_classes * d :])
+        b = torch.from_numpy(theta[num_classes * d :].astype(np.float32))
         with torch.no_grad():
-            lg = (xs @ w.T).double() + b
+            lg = xs @ w.T + b  # float32 throughout; only the sums are accumulated in float64
             lse = torch.logsumexp(lg, dim=1)
-            loss = float((lse - lg[rows, yt]).mean()) + 0.5 * weight_decay * float((w.double() ** 2).sum())
+            loss = float((lse - lg[rows, yt]).double().mean()) + 0.5 * weight_decay * float((w.double() ** 2).sum())
             g = torch.exp(lg - lse[:, None])  # softmax, then minus the one-hot target: d loss / d logits * n
             g[rows, yt] -= 1.0
             g /= n
-            gw = (g.float().T @ xs).double() + weight_decay * w.double()
-            gb = g.sum(dim=0)
+            gw = (g.T @ xs).double() + weight_decay * w.double()
+            gb = g.double().sum(dim=0)
         return loss, np.concatenate([gw.numpy().ravel(), gb.numpy()])
 
     from scipy.optimize import minimize
@@ -259,7 +259,7 @@ def fit_probes(
     seed: int = 0,
     weight_decay: float = 1e-4,
     max_iter: int = 150,
-    max_train_frames: int = 200_000,
+    max_train_frames: int = 100_000,
     baselines: bool = True,
     properties: tuple[str, ...] = tuple(desc.PROPERTIES),
     log: Log | None = None,

@@ -16,7 +16,7 @@ per build request; to avoid even that, each file's hash is memoised in ``file-ha
 cache root under its absolute path, size and modification time, and recomputed when any of those
 change. Asking again for the same codec/latent kind/files finds the folder and encodes nothing.
 
-Location: `cache_dir` argument, else ``$WORKBENCH_CACHE``, else the platform's user cache folder
+Location: `cache_dir` argument, else ``$WORKBENCH_CACHE_DIR``, else the platform's user cache folder
 (platformdirs), in an ``activations/`` subfolder.
 
 Streaming (`batches`): frames are read with positioned reads (``os.pread``) of contiguous chunks of
@@ -62,15 +62,10 @@ class StoreBuildCancelled(WorkbenchError):
 
 
 def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Where activation stores live (argument > $WORKBENCH_CACHE > platform user cache)."""
-    if cache_dir:
-        base = Path(cache_dir)
-    elif os.environ.get("WORKBENCH_CACHE"):
-        base = Path(os.environ["WORKBENCH_CACHE"])
-    else:
-        import platformdirs
+    """Where activation stores live (argument > $WORKBENCH_CACHE_DIR > platform user cache)."""
+    from workbench.core.userdirs import cache_dir as user_cache_dir
 
-        base = Path(platformdirs.user_cache_dir("sae-audio-workbench", appauthor=False))
+    base = Path(cache_dir) if cache_dir else user_cache_dir()
     return base.expanduser() / "activations"
 
 
