@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from workbench.app.errors import show_error
 from workbench.app.feature_table import FeatureTable
+from workbench.app.insight import FeatureInsight
 from workbench.app.steering_panel import SteeringPanel
 from workbench.app.timeline import TimelineView
 from workbench.app.training_panel import TrainingPanel
@@ -54,7 +55,7 @@ from workbench.core.resources import default_sae_dir
 from workbench.core.sae_bridge import AUDIO_EXTENSIONS, LoadedSAE, check_sae_folder, load_sae
 from workbench.core.session import Session, load_session, save_session
 from workbench.core.settings import Settings, save_settings
-from workbench.core.steering import Edit, SteeringContext
+from workbench.core.steering import Edit, ProbeEdit, SteeringContext
 from workbench.core.userdirs import config_dir
 from workbench.core.visuals import display_maxima, relative_activations, top_features
 from workbench.core.workspace import (
@@ -309,6 +310,8 @@ class MainWindow(QMainWindow):
         self.transport.devicesRefresh.connect(self._populate_devices)
         self.training.loadRequested.connect(lambda d: self.open_sae(d))
         self.training.errorOccurred.connect(self.report_error)
+        # Feature understanding: dashboard, probe table, probe sliders, property row (its own module).
+        self.insight = FeatureInsight(self)
         self._update_play_state()
         self._update_info()
         self._restore_geometry()
@@ -356,7 +359,7 @@ class MainWindow(QMainWindow):
         m.addAction("&Unload SAE", lambda: self.open_sae(None))
         m.addSeparator()
         m.addAction("&Train an SAE…", lambda: (self.training_dock.show(), self.training_dock.raise_()))
-        v = mb.addMenu("&View")
+        v = self.view_menu = mb.addMenu("&View")
         for d in (self.features_dock, self.steering_dock, self.training_dock):
             v.addAction(d.toggleViewAction())
         v.addSeparator()
@@ -435,7 +438,7 @@ class MainWindow(QMainWindow):
             s = req.session
             self.undo.clear()
             d_sae = res.sae.d_sae if res.sae else 0
-            ws.set_edits(tuple(e for e in s.edits if e.feature < d_sae))
+            ws.set_edits(self.insight.usable_edits([e for e in s.edits if e.feature < d_sae]))
             ws.set_selected([i for i in s.selected_features if i < d_sae])
             self.transport.ab.setChecked(s.ab == "B")
             self.timeline.set_selection(s.loop)
@@ -608,7 +611,9 @@ class MainWindow(QMainWindow):
         self.set_edit(replace(e, t0=round(sel[0], 3), t1=round(sel[1], 3)))
 
     def reset_edits(self) -> None:
-        self.push_edits(tuple(replace(e, value=NEUTRAL[e.mode], t0=None, t1=None) for e in self.ws.edits), "reset")
+        """Feature sliders back to neutral; probe edits (whose neutral is no edit) removed."""
+        self.push_edits(tuple(replace(e, value=NEUTRAL[e.mode], t0=None, t1=None) for e in self.ws.edits
+                              if not isinstance(e, ProbeEdit)), "reset")
 
     def _request_steer(self, *_: object) -> None:
         a, codec = self.ws.analysis, self.ws.codec
@@ -675,6 +680,7 @@ class MainWindow(QMainWindow):
         if not ok:
             self.statusBar().showMessage(reason, 10000)
             return
+        self.insight.before_main_play()
         try:
             eng.play()
         except PlaybackError as exc:
@@ -947,6 +953,7 @@ class MainWindow(QMainWindow):
         """Stop everything that runs in the background: workers, playback threads, timers."""
         self.playhead_timer.stop()
         self.training.shutdown()
+        self.insight.shutdown()
         self.loader.cancel()
         self.steerer.cancel()
         shutdown_tasks()

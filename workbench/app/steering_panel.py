@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 from superqt import QLabeledDoubleSlider
 
-from workbench.core.steering import Edit
+from workbench.core.steering import Edit, ProbeEdit
 from workbench.core.workspace import NEUTRAL
 
 RANGES = {"scale": (-2.0, 4.0), "add": (-2.0, 2.0), "set": (0.0, 2.0)}
@@ -154,10 +154,17 @@ class SteeringPanel(QWidget):
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(self.toolbar)
         lay.addWidget(scroll, 1)
+        self._layout = lay
+
+    def set_top_widget(self, w: QWidget) -> None:
+        """A widget between the toolbar and the feature rows (the probe-steering group)."""
+        self._layout.insertWidget(1, w)
 
     def set_edits(self, edits: tuple[Edit, ...], labels: dict[int, str], force: bool = False) -> None:
         """Show the model's edits; `force` redraws rows even when their edit did not change (to undo
-        a widget state the model refused, e.g. a range toggle without a selection)."""
+        a widget state the model refused, e.g. a range toggle without a selection). Probe edits have their own rows
+        (probe_panel.ProbeSteering)."""
+        edits = tuple(e for e in edits if not isinstance(e, ProbeEdit))
         wanted = [e.feature for e in edits]
         for f in list(self.rows):
             if f not in wanted:

@@ -1,8 +1,9 @@
 """Time-aligned views sharing one time axis, zoom/pan, a playhead and a selection.
 
 Rows, top to bottom: waveform (A and B), log-mel A, log-mel B, latent spectrogram, feature heatmap of
-the clip's most active features, and line plots of the selected features (original solid, steered
-dashed). Click seeks; Shift+drag selects a time range (loop, edit ranges); wheel zooms time; drag
+the clip's most active features, line plots of the selected features (original solid, steered
+dashed), and one acoustic property over time (pitch, loudness or timbre as a probe reads it or as
+measured; A and B). Click seeks; Shift+drag selects a time range (loop, edit ranges); wheel zooms time; drag
 pans; double-click a heatmap row selects that feature. The window passes arrays in; nothing is
 computed here beyond placing them.
 """
@@ -103,7 +104,8 @@ class TimelineView(pg.GraphicsLayoutWidget):
         self.ci.layout.setSpacing(2)
         self.ci.setContentsMargins(4, 4, 8, 4)
         specs = [("wave", "Waveform", 1.0), ("mel_a", "Log-mel A (Hz)", 1.3), ("mel_b", "Log-mel B (Hz)", 1.3),
-                 ("latent", "Latents (dim)", 1.3), ("heat", "Top features", 2.0), ("lines", "Selected (× max)", 1.3)]
+                 ("latent", "Latents (dim)", 1.3), ("heat", "Top features", 2.0), ("lines", "Selected (× max)", 1.3),
+                 ("prop", "Property", 1.3)]
         self.rows: dict[str, _Row] = {}
         for i, (key, label, stretch) in enumerate(specs):
             r = _Row(self, key, label, stretch)
@@ -115,8 +117,8 @@ class TimelineView(pg.GraphicsLayoutWidget):
             r.vb.sigSelect.connect(self._select)
             r.region.sigRegionChanged.connect(lambda _=None, row=r: self._region_moved(row))
             self.rows[key] = r
-        self.rows["lines"].plot.showAxis("bottom")
-        last = self.rows["lines"].plot.getAxis("bottom")
+        self.rows["prop"].plot.showAxis("bottom")
+        last = self.rows["prop"].plot.getAxis("bottom")
         last.setHeight(36)
         last.setLabel("time (s)", color="#cfcfcf")
         self.rows["heat"].vb.sigRowActivated.connect(self._heat_row)
@@ -160,6 +162,16 @@ class TimelineView(pg.GraphicsLayoutWidget):
         self.lines_legend = lp.addLegend(offset=(-4, 2), labelTextColor="#dddddd", labelTextSize="8pt",
                                          brush=pg.mkBrush(0, 0, 0, 120))
         self.line_items: list[pg.PlotDataItem] = []
+        pp = self.rows["prop"].plot
+        self.prop_legend = pp.addLegend(offset=(-4, 2), labelTextColor="#dddddd", labelTextSize="8pt",
+                                        brush=pg.mkBrush(0, 0, 0, 120))
+        self.prop_a = pg.PlotDataItem(pen=pg.mkPen(COLOR_A, width=1.5), connect="finite", name="A: original")
+        self.prop_b = pg.PlotDataItem(pen=pg.mkPen(COLOR_B, width=1.5), connect="finite", name="B: steered")
+        for c in (self.prop_a, self.prop_b):
+            pp.addItem(c)
+        self.prop_b.setZValue(5)
+        self.prop_b.hide()
+        self.prop_name = ""
         self.heat_features: np.ndarray = np.zeros(0, np.int64)
         self.duration = 0.0
         self._syncing = False
@@ -167,6 +179,7 @@ class TimelineView(pg.GraphicsLayoutWidget):
         self.set_message("wave", "loading… (open audio with File → Open, or drop a file on the window)")
         self.set_message("heat", "no SAE loaded: open or train one to see features")
         self.set_message("lines", "select features in the table to plot them")
+        self.set_message("prop", "property over time: choose one in the steering panel")
 
     # -- content ---------------------------------------------------------------------------------
     def set_message(self, key: str, text: str) -> None:
@@ -272,6 +285,44 @@ class TimelineView(pg.GraphicsLayoutWidget):
                       for s in series)
             p.setYRange(0, max(0.1, top * 1.1), padding=0)
         self.set_message("lines", "" if series else "select features in the table to plot them")
+
+    def set_property_curves(self, times: np.ndarray, a: np.ndarray, b: np.ndarray | None, label: str,
+                            ticks: list[tuple[float, str]] | None = None, how: str = "") -> None:
+        """One property over time: A (original) and, when there are edits, B (steered); NaN = undefined
+        (unvoiced, silent). `a`/`b` are already on the row's scale; `ticks` label the left axis; `how`
+        (e.g. "probe", "measured") goes into the legend."""
+        r = self.rows["prop"]
+        self.prop_name = label
+        r.plot.getAxis("left").setLabel(label, color="#cfcfcf")
+        r.plot.getAxis("left").setTicks(None if ticks is None else [ticks, []])
+        self.prop_a.setData(times, a)
+        show_b = b is not None
+        if show_b:
+            self.prop_b.setData(times, b)
+        else:
+            self.prop_b.setData([], [])
+        self.prop_b.setVisible(show_b)
+        self.prop_legend.clear()
+        suffix = f" ({how})" if how else ""
+        self.prop_legend.addItem(self.prop_a, "A: original" + suffix)
+        if show_b:
+            self.prop_legend.addItem(self.prop_b, "B: steered" + suffix)
+        vals = np.concatenate([a, b]) if show_b else np.asarray(a)
+        vals = vals[np.isfinite(vals)]
+        if vals.size:
+            lo, hi = float(vals.min()), float(vals.max())
+            pad = max(0.5, 0.08 * (hi - lo))
+            r.plot.setYRange(lo - pad, hi + pad, padding=0)
+            self.set_message("prop", "")
+        else:
+            self.set_message("prop", f"{label}: undefined in this clip (silent or unvoiced)")
+
+    def clear_property(self, message: str) -> None:
+        self.prop_a.setData([], [])
+        self.prop_b.setData([], [])
+        self.prop_b.hide()
+        self.prop_legend.clear()
+        self.set_message("prop", message)
 
     def clear_features(self, message: str) -> None:
         self.img_heat.clear()
