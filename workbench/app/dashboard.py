@@ -50,7 +50,7 @@ from workbench.core.sae_bridge import LoadedSAE
 from workbench.core.workspace import ClipAnalysis
 
 HIST_COLOR = "#5a8fd0"
-MUTED = "color: #9a9a9a"
+MUTED = "color: #777"
 
 
 # -- off the GUI thread -------------------------------------------------------------------------------
@@ -267,19 +267,19 @@ class FeatureDashboard(QWidget):
         body.addWidget(self.status)
         body.addWidget(self.examples_box)
         body.addStretch(1)
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setWidget(self.body)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.page = QScrollArea()
+        self.page.setWidgetResizable(True)
+        self.page.setWidget(self.body)
+        self.page.setFrameShape(QFrame.Shape.NoFrame)
+        self.page.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.empty = QLabel()
         self.empty.setWordWrap(True)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.empty.setStyleSheet("color: #aaa; padding: 8px")
+        self.empty.setStyleSheet("color: #666; padding: 8px")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 4, 6, 4)
         lay.addWidget(self.title)
-        lay.addWidget(self.scroll, 1)
+        lay.addWidget(self.page, 1)
         lay.addWidget(self.empty, 1)
 
         self.worker = LatestWins(run_examples, "examples", self)
@@ -333,7 +333,7 @@ class FeatureDashboard(QWidget):
             self._show_empty("Select a feature in the table (or double-click a heatmap row) to see what it does.")
             return
         self.empty.hide()
-        self.scroll.show()
+        self.page.show()
         self._show_header()
         res = self.state.results.get(j)
         if res is not None:
@@ -362,7 +362,7 @@ class FeatureDashboard(QWidget):
     def _show_empty(self, text: str) -> None:
         self.title.setText("<b>Feature</b>")
         self.empty.setText(text)
-        self.scroll.hide()
+        self.page.hide()
         self.empty.show()
         self.result = None
         self._clear_examples()
@@ -410,7 +410,7 @@ class FeatureDashboard(QWidget):
                 if isinstance(t, dict) and isinstance(t.get("concept"), str):
                     sc = t.get("score")
                     shown = f"{sc:.2f}" if isinstance(sc, int | float) else "–"
-                    parts.append(f"{html.escape(t['concept'])} <span style='{MUTED}'>{shown}</span>")
+                    parts.append(f"{html.escape(t['concept'])} <span style='{MUTED}'>({shown})</span>")
         extra = []
         for key, name in (("precision", "precision"), ("recall", "recall"), ("lift", "lift"),
                           ("top_precision", "precision of the top 10%")):

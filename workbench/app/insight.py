@@ -49,7 +49,7 @@ class FeatureInsight(QObject):
         wide = screen is not None and screen.availableGeometry().width() >= WIDE_SCREEN
         if wide:
             win.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.dashboard_dock)
-            win.resizeDocks([self.dashboard_dock], [400], Qt.Orientation.Horizontal)
+            win.resizeDocks([self.dashboard_dock], [440], Qt.Orientation.Horizontal)
         else:
             win.tabifyDockWidget(win.steering_dock, self.dashboard_dock)
             win.steering_dock.raise_()

@@ -132,7 +132,8 @@ class ProbePanel(QWidget):
         self.message.setWordWrap(True)
         self.message.setTextFormat(Qt.TextFormat.RichText)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.message.setStyleSheet("color: #aaa; padding: 6px")
+        self.message.setStyleSheet("color: #666; padding: 6px")
+        self.message.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.table = QTableWidget(0, len(self.COLUMNS))
         self.table.setHorizontalHeaderLabels(self.COLUMNS)
         self.table.verticalHeader().hide()
@@ -147,11 +148,12 @@ class ProbePanel(QWidget):
         for c, tip in enumerate(["", "What the probe reads", "Share of held-out frames classified right",
                                  "Mean recall over the classes present in the held-out frames (not fooled by "
                                  "a majority class)", "Mean F1 over the classes present in truth or prediction"]):
-            if tip:
-                self.table.horizontalHeaderItem(c).setToolTip(tip)
+            head = self.table.horizontalHeaderItem(c)
+            if tip and head is not None:
+                head.setToolTip(tip)
         self.notes = QLabel()
         self.notes.setWordWrap(True)
-        self.notes.setStyleSheet("color: #999")
+        self.notes.setStyleSheet("color: #666")
         self.reload_btn = QPushButton("Reload")
         self.reload_btn.setToolTip("Read the SAE folder again (after running workbench probe or workbench label)")
         self.reload_btn.clicked.connect(self.reloadRequested)
@@ -163,7 +165,7 @@ class ProbePanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(top)
-        lay.addWidget(self.message)
+        lay.addWidget(self.message, 1)
         lay.addWidget(self.table, 1)
         lay.addWidget(self.notes)
         self._show_message("No SAE loaded.")
@@ -264,7 +266,7 @@ class ProbeRow:
         self.strength = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
         self.strength.setRange(*ALPHA_RANGE)
         self.strength.setDecimals(2)
-        self.strength.setSingleStep(0.05)
+        self.strength.setSingleStep(0.05)  # type: ignore[arg-type]  # superqt's stub says int
         self.strength.setValue(DEFAULT_ALPHA)
         self.strength.setToolTip(ALPHA_TIP)
         self.range_btn = QToolButton()
@@ -293,10 +295,10 @@ class ProbeSteering(QGroupBox):
         grid.setVerticalSpacing(2)
         head_t = QLabel("target (steps)")
         head_a = QLabel("strength α")
-        for h in (head_t, head_a):
+        head_p = QLabel("plot")
+        for h in (head_p, head_t, head_a):
             h.setStyleSheet("color: #999")
-        grid.addWidget(QLabel("plot"), 0, 0)
-        grid.itemAtPosition(0, 0).widget().setStyleSheet("color: #999")
+        grid.addWidget(head_p, 0, 0)
         grid.addWidget(head_t, 0, 1)
         grid.addWidget(head_a, 0, 2)
         self.group = QButtonGroup(self)
@@ -309,7 +311,7 @@ class ProbeSteering(QGroupBox):
             grid.addWidget(r.strength, i, 2)
             grid.addWidget(r.range_btn, i, 3)
             grid.addWidget(r.note, i, 4)
-            r.radio.toggled.connect(lambda on, p=prop: on and self.propertyChosen.emit(p))
+            r.radio.toggled.connect(lambda on, p=prop: self._radio(on, p))
             r.target.valueChanged.connect(lambda v, row=r: self._target_changed(row, int(v)))
             r.strength.valueChanged.connect(lambda v, row=r: self._alpha_changed(row, float(v)))
             for sl in (r.target, r.strength):
@@ -332,7 +334,7 @@ class ProbeSteering(QGroupBox):
         self.hint = QLabel("")
         self.hint.setWordWrap(True)
         self.hint.setTextFormat(Qt.TextFormat.RichText)
-        self.hint.setStyleSheet("color: #aaa")
+        self.hint.setStyleSheet("color: #666")
         bottom = QHBoxLayout()
         bottom.setContentsMargins(0, 0, 0, 0)
         bottom.addWidget(QLabel("curve:"))
@@ -363,6 +365,10 @@ class ProbeSteering(QGroupBox):
             self.source.setCurrentIndex(1)
         elif ok and self.source.currentIndex() == 1 and not self._user_chose_source:
             self.source.setCurrentIndex(0)
+
+    def _radio(self, on: bool, prop: str) -> None:
+        if on:
+            self.propertyChosen.emit(prop)
 
     def current_property(self) -> str:
         return next((p for p, r in self.rows.items() if r.radio.isChecked()), "pitch")

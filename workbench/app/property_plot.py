@@ -53,27 +53,34 @@ def run_tracks(req: TrackRequest, job: JobControl) -> TrackResult:
     orig = req.original
     if orig is None:
         job.progress(0.0, f"{req.prop}: original")
-        orig = property_track(req.prop, req.source, a.decoded, req.codec, n, req.sae, req.probes)
+        orig = property_track(req.prop, req.source, a.decoded, req.codec, n, req.sae, req.probes, job=job)
     job.check()
     st = None
     if req.steered is not None:
         job.progress(0.5, f"{req.prop}: steered")
-        st = property_track(req.prop, req.source, req.steered, req.codec, n, req.sae, req.probes)
+        st = property_track(req.prop, req.source, req.steered, req.codec, n, req.sae, req.probes, job=job)
     return TrackResult(orig, st)
 
 
-def display(prop: str, values: np.ndarray | None) -> tuple[np.ndarray | None, list[tuple[float, str]] | None]:
-    """Values on the row's scale and the left-axis ticks: pitch as MIDI numbers with note names at the Cs,
-    loudness in dB, centroid on a log2 scale labelled in Hz."""
+Ticks = list[list[tuple[float, str]]]
+
+
+def _hz(h: int) -> str:
+    return f"{h / 1000:g}k" if h >= 1000 else str(h)
+
+
+def display(prop: str, values: np.ndarray | None) -> tuple[np.ndarray | None, Ticks | None]:
+    """Values on the row's scale and the left-axis tick levels: pitch as MIDI numbers with note names at
+    the Cs (and unlabelled semitones), loudness in dB, centroid on a log2 scale labelled in Hz."""
     if values is None:
         return None, None
     if prop == "pitch":
-        return values, [(float(m), f"C{m // 12 - 1}") for m in range(24, 109, 12)]
+        return values, [[(float(m), f"C{m // 12 - 1}") for m in range(24, 109, 12)],
+                        [(float(m), "") for m in range(24, 109) if m % 12]]
     if prop == "timbre":
         with np.errstate(divide="ignore", invalid="ignore"):
             v = np.log2(np.where(values > 0, values, np.nan))
-        return v, [(float(np.log2(h)), f"{h // 1000}k" if h >= 1000 and h % 1000 == 0 else
-                    (f"{h / 1000:g}k" if h >= 1000 else str(h))) for h in TIMBRE_TICKS_HZ]
+        return v, [[(float(np.log2(h)), _hz(h)) for h in TIMBRE_TICKS_HZ], []]
     return values, None
 
 

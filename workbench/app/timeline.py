@@ -287,14 +287,14 @@ class TimelineView(pg.GraphicsLayoutWidget):
         self.set_message("lines", "" if series else "select features in the table to plot them")
 
     def set_property_curves(self, times: np.ndarray, a: np.ndarray, b: np.ndarray | None, label: str,
-                            ticks: list[tuple[float, str]] | None = None, how: str = "") -> None:
+                            ticks: list[list[tuple[float, str]]] | None = None, how: str = "") -> None:
         """One property over time: A (original) and, when there are edits, B (steered); NaN = undefined
-        (unvoiced, silent). `a`/`b` are already on the row's scale; `ticks` label the left axis; `how`
+        (unvoiced, silent). `a`/`b` are already on the row's scale; `ticks` (levels) label the left axis; `how`
         (e.g. "probe", "measured") goes into the legend."""
         r = self.rows["prop"]
         self.prop_name = label
         r.plot.getAxis("left").setLabel(label, color="#cfcfcf")
-        r.plot.getAxis("left").setTicks(None if ticks is None else [ticks, []])
+        r.plot.getAxis("left").setTicks(ticks)
         self.prop_a.setData(times, a)
         show_b = b is not None
         if show_b:

@@ -195,6 +195,15 @@ def test_measured_and_probe_tracks() -> None:
         def probe(self, prop: str) -> Probe:
             return Probe()
 
+    # Measured in short chunks (cancellable) = measured in one pass.
+    for prop in ("loudness", "timbre", "pitch"):
+        whole = ex.property_track(prop, "measured", clip, codec, n)
+        parts = ex.property_track(prop, "measured", clip, codec, n, chunk_seconds=0.3)
+        assert np.array_equal(np.isnan(whole), np.isnan(parts))
+        assert np.allclose(whole, parts, equal_nan=True, atol=1e-3, rtol=0)
+    with pytest.raises(Cancelled):
+        ex.property_track("loudness", "measured", clip, codec, n, job=CancelAfter(2), chunk_seconds=0.2)
+
     cls = ex.property_track("loudness", "probe", clip, codec, n + 3, sae, Probes())
     assert cls.shape == (n + 3,) and np.isnan(cls[-3:]).all()
     assert set(np.unique(cls[:n])) <= set(ex.class_values("loudness", np.array([2, 10])))

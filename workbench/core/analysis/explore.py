@@ -47,6 +47,8 @@ SNIPPET_AFTER = 0.5
 SOUND_SECONDS = 1.0
 PROPERTY_UNITS = {"pitch": "MIDI note", "loudness": "dB", "timbre": "Hz"}
 TRACK_SOURCES = ("probe", "measured")
+TRACK_CHUNK_SECONDS = 10.0
+TRACK_CONTEXT_FRAMES = 8  # > half the widest analysis window (CREPE: 64 ms = 4.8 frames at 75 Hz)
 
 
 class _Job:
@@ -350,27 +352,42 @@ def _mono(samples: np.ndarray) -> np.ndarray:
 
 
 def property_track(prop: str, source: str, clip: Any, codec: Any, num_frames: int, sae: Any = None,
-                   probes: Any = None, crepe_model: str = "tiny") -> np.ndarray:
+                   probes: Any = None, crepe_model: str = "tiny", job: Any = None,
+                   chunk_seconds: float = TRACK_CHUNK_SECONDS) -> np.ndarray:
     """[num_frames] values of `prop` over an `audio.AudioClip` (frame t at t / frame rate s).
 
     ``source="probe"``: the SAE's probe of `prop` on the SAE features of `codec.encode(clip)` (needs
-    `sae` with ``encode`` and `probes`, a `probes.ProbeSet`); ``"measured"``: the descriptor itself."""
+    `sae` with ``encode`` and `probes`, a `probes.ProbeSet`); ``"measured"``: the descriptor itself,
+    measured `chunk_seconds` at a time (with `TRACK_CONTEXT_FRAMES` of audio either side, so every
+    analysis window sees the audio it would see in one pass) and `job` checked between chunks."""
     if prop not in desc.PROPERTIES:
         raise UsageError(f"unknown property '{prop}'; known: {', '.join(desc.PROPERTIES)}")
+    job = job or _Job()
+    n = int(num_frames)
     if source == "probe":
         if sae is None or probes is None:
             raise UsageError("a probe track needs an SAE with probes")
         z = codec.encode(codec.prepare(clip))
+        job.check()
         f = sae.encode(z)
         cls = probes.probe(prop).predict(f)
         out = class_values(prop, cls)
     elif source == "measured":
-        d = desc.frame_descriptors(_mono(clip.samples), clip.sample_rate, float(codec.frame_rate), int(num_frames),
-                                   crepe_model)
-        out = descriptor_values(prop, d)
+        x, sr, fr = _mono(clip.samples), int(clip.sample_rate), float(codec.frame_rate)
+        step = max(1, int(round(chunk_seconds * fr)))
+        ctx = TRACK_CONTEXT_FRAMES
+        parts = []
+        for f0 in range(0, max(n, 1), step):
+            job.check()
+            f1 = min(n, f0 + step)
+            a = max(0, f0 - ctx)  # first frame measured; its centre is where the audio cut starts
+            s0 = int(round(a * sr / fr))
+            s1 = min(x.shape[0], int(round((f1 + ctx) * sr / fr)))
+            d = desc.frame_descriptors(x[s0:s1], sr, fr, f1 - a, crepe_model)
+            parts.append(descriptor_values(prop, d)[f0 - a :])
+        out = np.concatenate(parts) if parts else np.zeros(0)
     else:
         raise UsageError(f"track source must be one of {', '.join(TRACK_SOURCES)}, got '{source}'")
-    n = int(num_frames)
     if out.shape[0] < n:
         out = np.concatenate([out, np.full(n - out.shape[0], np.nan)])
     return np.asarray(out[:n], np.float64)
