@@ -139,6 +139,10 @@ def test_feature_examples_find_the_clip_where_the_feature_fires(clips: list[str]
     assert res.sound_z.shape == (int(FR * ex.SOUND_SECONDS), D)
     assert np.allclose(res.sound_z[0] - res.reference_z[0], 2.0 * w)
     assert np.allclose(res.reference_z[0], c.mean_z())
+    # A clip deleted since the corpus was built: no picture, still playable.
+    Path(clips[2]).unlink()
+    gone = ex.feature_examples(c, 2, w)
+    assert gone.examples and gone.examples[0].thumbnail.max() == 0 and gone.examples[0].z.shape == e.z.shape
     # A feature that never fires: no moments, the sound still exists (strength falls back to 1).
     dead = ex.feature_examples(c, 5, w)
     assert dead.stats.fires == 0 and dead.examples == [] and dead.strength == 1.0

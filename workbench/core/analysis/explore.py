@@ -180,7 +180,7 @@ class ExampleCorpus:
             self._mean_z = (np.asarray(tot) / max(1, self.num_frames)).astype(np.float32)
         return self._mean_z
 
-    def clip_audio(self, clip: int, channels: int = 1) -> np.ndarray:
+    def clip_audio(self, clip: int) -> np.ndarray:
         """Mono audio of a clip at the corpus rate (read from disk for clips not held in memory)."""
         if clip in self.audio:
             return self.audio[clip]
@@ -288,9 +288,10 @@ def feature_examples(corpus: ExampleCorpus, feature: int, w_dec_row: np.ndarray,
     st = feature_stats(x[:, None], ids, fidx, corpus.frame_rate, top_k=top_k, quantiles=())[0]
     st.feature = int(feature)
     examples: list[Example] = []
+    audio: dict[int, np.ndarray | None] = {}  # a clip's audio is read once for its (up to two) moments
     for m in st.top:
         job.check()
-        examples.append(_example(corpus, m, thumb_height, thumb_width))
+        examples.append(_example(corpus, m, audio, thumb_height, thumb_width))
     a = strength if strength is not None and math.isfinite(strength) and strength > 0 else (st.max_activation or 1.0)
     mz = corpus.mean_z()
     w = np.asarray(w_dec_row, np.float32)
@@ -301,14 +302,21 @@ def feature_examples(corpus: ExampleCorpus, feature: int, w_dec_row: np.ndarray,
                            corpus.num_frames)
 
 
-def _example(corpus: ExampleCorpus, m: Moment, height: int, width: int) -> Example:
+def _example(corpus: ExampleCorpus, m: Moment, audio: dict[int, np.ndarray | None], height: int,
+             width: int) -> Example:
+    from workbench.core.errors import WorkbenchError
+
     z, off = latent_window(corpus.latents[m.clip], m.frame, corpus.frame_rate)
-    try:
-        audio = corpus.clip_audio(m.clip)
-        snip, mark = snippet(audio, corpus.sample_rate, m.time, SNIPPET_BEFORE, SNIPPET_AFTER)
+    thumb = np.zeros((height, width, 3), np.uint8)  # a clip that vanished since: no picture, still playable
+    if m.clip not in audio:
+        try:
+            audio[m.clip] = corpus.clip_audio(m.clip)
+        except (WorkbenchError, OSError):
+            audio[m.clip] = None
+    a = audio[m.clip]
+    if a is not None and a.size:
+        snip, mark = snippet(a, corpus.sample_rate, m.time, SNIPPET_BEFORE, SNIPPET_AFTER)
         thumb = spectrogram_image(snip, corpus.sample_rate, height, width, mark=mark)
-    except Exception:  # noqa: BLE001 - a clip that vanished since: no picture, still playable
-        thumb = np.zeros((height, width, 3), np.uint8)
     return Example(m.clip, corpus.names[m.clip], m.time, m.activation, thumb, z, off)
 
 
