@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from workbench.core.errors import UsageError
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("train-codec", help="train the embedded default codec (checkpointed, resumable)")
@@ -29,6 +31,9 @@ def register(sub: Any) -> None:
     p.add_argument("--energy-latent", action="store_true",
                    help="add the measured log-energy as a latent channel (with --resume: upgrade the checkpoint)")
     p.add_argument("--head-hidden", type=int, default=1024, help="decoder MLP head width (0 = linear head)")
+    p.add_argument("--output-eq", type=float, default=0.0, metavar="S",
+                   help="fold S x a per-bin output gain fitted on training clips into the shipped weights "
+                        "(0..1; brighter output, less pitch accuracy; default 0)")
     p.add_argument("--ckpt-minutes", type=float, default=5.0)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("-o", "--output", default=None, help="weights folder (default: resources/codecs/default)")
@@ -59,6 +64,9 @@ def cmd_train_codec(args: argparse.Namespace) -> int:
         tc.steps = args.steps
     if args.batch_size:
         tc.batch_size = args.batch_size
+    if not 0.0 <= args.output_eq <= 1.0:
+        raise UsageError(f"--output-eq must be between 0 and 1, got {args.output_eq}")
+    tc.output_eq = args.output_eq
     dirs: list[str] = list(args.audio)
     if args.synth > 0:
         from workbench.core.data.synth import generate_corpus

@@ -174,3 +174,49 @@ def test_checkpoint_upgrade_to_energy_latent_keeps_the_decoder(tmp_path: Path) -
         h_old = old.dec_in(z_old.transpose(1, 2))
         h_new = new.dec_in(z_new.transpose(1, 2))
         assert torch.allclose(h_old, h_new, atol=1e-6)
+
+
+def test_output_calibration_removes_a_planted_tilt(tmp_path: Path) -> None:
+    from workbench.core.codecs.default_train import (
+        AudioPool,
+        TrainConfig,
+        calibrated_weights,
+        output_eq,
+        save_checkpoint,
+    )
+
+    torch.manual_seed(0)
+    cfg = DefaultCodecConfig(channels=32, enc_blocks=1, dec_blocks=2, latent_dim=16, energy_latent=True)
+    model = SpectralAutoencoder(cfg)
+    rng = np.random.default_rng(0)
+    clips = [(0.1 * rng.standard_normal(24000)).astype(np.float32) for _ in range(6)]
+    base = output_eq(model, clips)
+    # A tilt of -10 dB across the band planted in the output bias comes back as (about) +10 dB.
+    tilt = torch.linspace(0.0, -10.0, cfg.n_bins) * (np.log(10) / 20)
+    with torch.no_grad():
+        model.dec_out.bias += tilt
+    got = output_eq(model, clips) - base
+    got = got - got[: cfg.n_bins // 8].mean()  # only the shape matters (energy is renormalised per frame)
+    assert torch.allclose(got, -tilt, atol=0.12), float((got + tilt).abs().max())
+    # Folded into the bias, the decoder's mean power per bin matches the input's again.
+    weights, info = calibrated_weights(model, clips)
+    assert info is not None and info["db_max"] - info["db_min"] > 8
+    model2 = SpectralAutoencoder(cfg)
+    model2.load_state_dict(weights)
+    residual = output_eq(model2, clips)
+    assert float(residual.max() - residual.min()) < float(base.max() - base.min()) + 0.2
+    # The trainer ships the calibrated copy and keeps the raw weights in its checkpoint.
+    opt = torch.optim.AdamW(model.parameters())
+    save_checkpoint(tmp_path / "state", tmp_path / "out", model, opt, 7, TrainConfig(output_eq=1.0), {},
+                    AudioPool(clips, 24000).clips)
+    from safetensors.torch import load_file
+
+    raw = load_file(str(tmp_path / "state" / "model.safetensors"))["dec_out.bias"]
+    shipped = load_file(str(tmp_path / "out" / "model.safetensors"))["dec_out.bias"]
+    assert torch.equal(raw, model.dec_out.bias.detach())
+    assert torch.allclose(shipped, weights["dec_out.bias"], atol=1e-6)
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["output_eq"]["clips"] == 6
+    # Strength 0 (the default) ships the raw weights and no calibration entry.
+    save_checkpoint(tmp_path / "state", tmp_path / "out", model, opt, 8, TrainConfig(), {}, clips)
+    assert torch.equal(load_file(str(tmp_path / "out" / "model.safetensors"))["dec_out.bias"], raw)
+    assert "output_eq" not in json.loads((tmp_path / "out" / "config.json").read_text())

@@ -50,6 +50,11 @@ class TrainConfig:
     w_energy: float = 0.3
     w_latent: float = 1e-4  # keeps latent scale moderate (helps SAEs later)
     gain_db: tuple[float, float] = (-36.0, -1.0)  # crop peak level range, dBFS
+    # Strength (0..1) of the output calibration folded into the shipped weights (`output_eq`); 0 = none.
+    # Measured at step 21500 (80 held-out notes/melodies + 30 others): 0 -> pitch 91.2%, centroid error
+    # 13.5%; 0.5 -> 90.0%, 11.2%; 1 -> 89.1%, 9.1%. Brighter output costs pitch accuracy, so the
+    # shipped weights use 0.
+    output_eq: float = 0.0
     seed: int = 0
     model: dict[str, Any] = field(default_factory=dict)
 
@@ -160,9 +165,62 @@ def lr_at(step: int, tc: TrainConfig) -> float:
     return tc.lr_min + 0.5 * (tc.lr - tc.lr_min) * (1 + math.cos(math.pi * frac))
 
 
+EQ_CLIPS = 64  # training clips the output calibration is fitted on
+EQ_LIMIT_DB = 12.0
+
+
+def output_eq(model: SpectralAutoencoder, clips: Sequence[np.ndarray], max_clips: int = EQ_CLIPS) -> torch.Tensor:
+    """Per-bin log-gain [K] that makes the decoder's mean power per frequency bin equal the input's.
+
+    The spectral losses are in the log domain (and spectral convergence), whose optimum under-shoots the
+    strong high partials that the model cannot place exactly: measured at step 21500, decoded frames were
+    ~13% darker (spectral centroid) than their inputs on every kind of clip. The calibration is the
+    closed-form least-squares fit of the output layer's bias for the power per bin, over `max_clips`
+    evenly spaced training clips (never the held-out ones), clamped to +-12 dB. With the energy latent
+    the decoder rescales each frame to its measured energy afterwards, so only the shape of the gain
+    matters (the tilt), not its level.
+    """
+    cfg = model.cfg
+    window = torch.hann_window(cfg.n_fft)
+    num = torch.zeros(cfg.n_bins, dtype=torch.float64)
+    den = torch.zeros(cfg.n_bins, dtype=torch.float64)
+    every = max(1, len(clips) // max(1, max_clips))
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for x in list(clips)[::every][:max_clips]:
+            n = len(x) // cfg.hop * cfg.hop
+            if n < cfg.n_fft:
+                continue
+            mag = stft_mag(torch.from_numpy(np.ascontiguousarray(x[:n], dtype=np.float32))[None], cfg, window)
+            y = torch.exp(model.decode_logmag(model.encode_mag(mag)))
+            num += (mag[0].double() ** 2).sum(0)
+            den += (y[0].double() ** 2).sum(0)
+    model.train(was_training)
+    gain = 0.5 * torch.log(num.clamp_min(1e-20) / den.clamp_min(1e-20))
+    lim = EQ_LIMIT_DB / 20 * math.log(10)
+    return gain.clamp(-lim, lim).float()
+
+
+def calibrated_weights(
+    model: SpectralAutoencoder, clips: Sequence[np.ndarray] | None, strength: float = 1.0,
+) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
+    """The model's weights with `strength` x the output calibration folded into ``dec_out.bias`` (the
+    checkpoint keeps the raw weights; the shipped copy gets these), and a summary for config.json."""
+    weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if not clips or strength <= 0:
+        return weights, None
+    g = strength * output_eq(model, clips)
+    weights["dec_out.bias"] = weights["dec_out.bias"] + g
+    db = g * (20 / math.log(10))
+    info = {"clips": min(len(clips), EQ_CLIPS), "strength": strength, "db_min": round(float(db.min()), 2), "db_max": round(float(db.max()), 2),
+            "note": "per-bin output gain fitted on training clips, folded into dec_out.bias"}
+    return weights, info
+
+
 def save_checkpoint(
     state_dir: Path, out_dir: Path, model: SpectralAutoencoder, opt: torch.optim.Optimizer, step: int,
-    tc: TrainConfig, extra: dict[str, Any],
+    tc: TrainConfig, extra: dict[str, Any], eq_clips: Sequence[np.ndarray] | None = None,
 ) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -178,11 +236,16 @@ def save_checkpoint(
     weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
     atomic_save_safetensors(state_dir / "model.safetensors", weights)
     atomic_write_json(state_dir / "training.json", {"step": step, "train": _tc_dict(tc), **extra})
-    # The shipped pair (what `Codec('default')` loads) is refreshed at every checkpoint too.
-    atomic_save_safetensors(out_dir / "model.safetensors", weights)
+    # The shipped pair (what `Codec('default')` loads) is refreshed at every checkpoint too, with the
+    # output calibration folded in.
+    shipped, eq = calibrated_weights(model, eq_clips, tc.output_eq)
+    atomic_save_safetensors(out_dir / "model.safetensors", shipped)
     cfg_path = out_dir / "config.json"
     meta: dict[str, Any] = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
     meta.update({"format": "workbench-default-codec", "version": 1, "model": model.cfg.to_dict(), "step": step})
+    meta.pop("output_eq", None)
+    if eq is not None:
+        meta["output_eq"] = eq
     atomic_write_json(cfg_path, meta)
 
 
@@ -285,14 +348,15 @@ def train(
             if val is not None:
                 entry.update(validate(model, val, tc, window))
             history.append(entry)
-            save_checkpoint(state_dir, out_dir, model, opt, step, tc, {"history": history, **extra_info})
+            save_checkpoint(state_dir, out_dir, model, opt, step, tc, {"history": history, **extra_info}, pool.clips)
             log(f"checkpoint at step {step}: {entry}")
             last_ckpt = time.monotonic()
-    entry = {"step": step, **{k: round(v, 5) for k, v in running.items()}}
-    if val is not None:
-        entry.update(validate(model, val, tc, window))
-    history.append(entry)
-    save_checkpoint(state_dir, out_dir, model, opt, step, tc, {"history": history, **extra_info})
+    if not (history and history[-1].get("step") == step):  # else: resumed with nothing left to do
+        entry = {"step": step, **{k: round(v, 5) for k, v in running.items()}}
+        if val is not None:
+            entry.update(validate(model, val, tc, window))
+        history.append(entry)
+    save_checkpoint(state_dir, out_dir, model, opt, step, tc, {"history": history, **extra_info}, pool.clips)
     return {"step": step, "history": history}
 
 
