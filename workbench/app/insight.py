@@ -87,8 +87,9 @@ class FeatureInsight(QObject):
 
     # -- model events ----------------------------------------------------------------------------
     def _on_context(self) -> None:
-        ws = self.win.ws
+        ws, win = self.win.ws, self.win
         self.preview.stop()
+        self.preview.set_output(ws.codec, win.settings.output_device, win.use_audio_device)  # new codec: new engine
         self.dashboard.set_context(ws.sae, ws.codec, ws.analysis)
         self.tracks.set_context(ws.analysis, ws.codec, ws.sae)
 

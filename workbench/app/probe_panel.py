@@ -293,7 +293,7 @@ class ProbeSteering(QGroupBox):
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setHorizontalSpacing(6)
         grid.setVerticalSpacing(2)
-        head_t = QLabel("target (steps)")
+        head_t = QLabel("target (semitones · bins)")
         head_a = QLabel("strength α")
         head_p = QLabel("plot")
         for h in (head_p, head_t, head_a):

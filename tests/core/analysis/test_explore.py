@@ -84,6 +84,9 @@ def test_recorded_inputs_prefer_the_exact_clips_of_labels_json(tmp_path: Path, c
     assert ex.recorded_inputs(sae) == ([clips[2]], "named in labels.json")  # missing files are dropped
     (sae / "labels.json").write_text("{broken")
     assert ex.recorded_inputs(sae)[1] == "from the inputs of probes.json"
+    # Paths recorded relative to where the CLI ran (here: the SAE folder's parent) are found.
+    (sae / "probes.json").write_text(json.dumps({"inputs": ["clips/c1.wav"]}))
+    assert ex.recorded_inputs(sae) == ([str(tmp_path / "clips" / "c1.wav")], "from the inputs of probes.json")
 
 
 def test_choose_clips_is_bounded_and_seeded(tmp_path: Path, clips: list[str]) -> None:

@@ -75,10 +75,23 @@ def _strings(v: Any) -> list[str]:
     return [str(x) for x in v if isinstance(x, str) and x] if isinstance(v, list) else []
 
 
+def _locate(p: str, folder: Path) -> str | None:
+    """A recorded path as it exists here: absolute, or relative to the current folder, or (the CLI records
+    paths as typed, relative to where it ran) to the SAE folder or one of its three parents."""
+    q = Path(p)
+    if q.is_absolute():
+        return p if q.exists() else None
+    for base in (Path.cwd(), folder, *list(folder.resolve().parents)[:3]):
+        if (base / q).exists():
+            return str(base / q)
+    return None
+
+
 def recorded_inputs(folder: str | Path | None) -> tuple[list[str], str]:
     """(paths, where they were found) of the audio the SAE folder names, first match wins: the exact
     clips of labels.json (``clip_paths``), the inputs of ``workbench label`` and ``workbench probe``,
-    the training inputs (workbench.json ``provenance.inputs``). Only paths that exist are returned."""
+    the training inputs (workbench.json ``provenance.inputs``). Only paths found here are returned
+    (`_locate`)."""
     if folder is None:
         return [], ""
     d = Path(folder)
@@ -90,7 +103,7 @@ def recorded_inputs(folder: str | Path | None) -> tuple[list[str], str]:
                         ("from the inputs of labels.json", _strings(labels.get("inputs"))),
                         ("from the inputs of probes.json", _strings(probes.get("inputs"))),
                         ("from the training inputs", _strings((prov or {}).get("inputs")))):
-        found = [p for p in paths if Path(p).exists()]
+        found = [q for q in (_locate(p, d) for p in paths) if q is not None]
         if found:
             return found, what
     return [], ""
