@@ -461,8 +461,8 @@ class FeatureDashboard(QWidget):
         self.sound_btn.setEnabled(True)
         self.ref_btn.setEnabled(True)
         n = len(res.examples)
-        src = f"from {res.source} ({res.frames} frames)"
-        self.status.setText((f"{n} moments {src}" if n else f"never fires {src}")
+        src = f"{res.source} ({res.frames} frames)"
+        self.status.setText((f"{n} moments in {src}" if n else f"never fires in {src}")
                             + (f" — {self.state.note}" if self.state.note else ""))
         self._mark_playing()
 

@@ -396,7 +396,11 @@ class MainWindow(QMainWindow):
             "(loop it, or limit an edit to it), double-click a heatmap row to select that feature.\n\n"
             "Features: select rows to plot them; press Steer (or double-click) to get a slider.\n\n"
             "Steering: scale multiplies a feature; add/set are in units of its maximum activation. "
-            "Space plays/pauses, B switches between original (A) and steered (B)."))
+            "Space plays/pauses, B switches between original (A) and steered (B).\n\n"
+            "Feature pane: the selected feature's labels, histogram, top activating moments (▶ plays one) and "
+            "its own sound. Probes: how well pitch, loudness and timbre can be read from the features. Probe "
+            "steering moves pitch by semitones, loudness and timbre by bins; the timeline's last row plots the "
+            "chosen property for A and B."))
 
     # -- loading -----------------------------------------------------------------------------------
     def start(self, audio: str | None = None, codec: str | None = None, sae: str | None = None) -> None:
