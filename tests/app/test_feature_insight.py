@@ -216,6 +216,14 @@ def test_property_plot_follows_probe_sliders_and_undo_removes_the_probe_edit(pro
     qtbot.waitUntil(lambda: not ins.tracks.busy and not tl.prop_b.isVisible(), timeout=30_000)
     win.redo_action.trigger()
     assert [e.spec() for e in win.ws.edits] == ["probe:loudness=+3:1"]
+    # Limit it to the time selection (and back to the whole clip), as with feature sliders.
+    row.range_btn.click()  # no selection: nothing changes, the button says so by staying off
+    assert not row.range_btn.isChecked() and [e.spec() for e in win.ws.edits] == ["probe:loudness=+3:1"]
+    tl.set_selection((0.5, 1.0))
+    row.range_btn.click()
+    assert [e.spec() for e in win.ws.edits] == ["probe:loudness=+3:1@0.5-1"] and row.range_btn.isChecked()
+    row.range_btn.click()
+    assert [e.spec() for e in win.ws.edits] == ["probe:loudness=+3:1"]
     # Back to 0 removes the edit; Reset removes probe edits too.
     row.target.setValue(0)
     assert not win.ws.edits
