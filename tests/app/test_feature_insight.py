@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from workbench.app.main_window import MainWindow
+from workbench.app.probe_panel import DEFAULT_ALPHA
 from workbench.core.audio import AudioClip
 from workbench.core.steering import Edit, ProbeEdit
 
@@ -187,7 +188,7 @@ def test_property_plot_follows_probe_sliders_and_undo_removes_the_probe_edit(pro
         row.target.setValue(v)
     row.target.sliderReleased.emit()
     edits = [e for e in win.ws.edits if isinstance(e, ProbeEdit)]
-    assert edits == [ProbeEdit(value=1.0, prop="loudness", target=3.0)]
+    assert edits == [ProbeEdit(value=DEFAULT_ALPHA, prop="loudness", target=3.0)]
     assert win.undo.count() == undo0 + 1
     wait_steered(qtbot, win)
     assert not np.array_equal(win.ws.steered.clip.samples, a.decoded.samples)
@@ -198,9 +199,9 @@ def test_property_plot_follows_probe_sliders_and_undo_removes_the_probe_edit(pro
     assert not np.allclose(b1, tl.prop_a.yData, equal_nan=True)
     # A stronger push: the steered curve changes, the original does not.
     a1 = np.array(tl.prop_a.yData, copy=True)
-    row.strength.setValue(2.5)
+    row.strength.setValue(1.5)
     row.strength.sliderReleased.emit()
-    assert [e.value for e in win.ws.edits if isinstance(e, ProbeEdit)] == [2.5]
+    assert [e.value for e in win.ws.edits if isinstance(e, ProbeEdit)] == [1.5]
     wait_steered(qtbot, win)
     qtbot.waitUntil(lambda: not ins.tracks.busy and ins.tracks.last is not None and ins.tracks.last.steered is not None
                     and not np.allclose(ins.tracks.last.steered, b1, equal_nan=True), timeout=30_000)
@@ -208,22 +209,22 @@ def test_property_plot_follows_probe_sliders_and_undo_removes_the_probe_edit(pro
     assert np.allclose(tl.prop_a.yData, a1, equal_nan=True)
     # Undo twice: strength back, then no probe edit at all (the slider shows 0, B is gone).
     win.undo_action.trigger()
-    assert [e.value for e in win.ws.edits if isinstance(e, ProbeEdit)] == [1.0]
+    assert [e.value for e in win.ws.edits if isinstance(e, ProbeEdit)] == [DEFAULT_ALPHA]
     win.undo_action.trigger()
     assert not any(isinstance(e, ProbeEdit) for e in win.ws.edits)
     assert row.target.value() == 0
     wait_steered(qtbot, win)
     qtbot.waitUntil(lambda: not ins.tracks.busy and not tl.prop_b.isVisible(), timeout=30_000)
     win.redo_action.trigger()
-    assert [e.spec() for e in win.ws.edits] == ["probe:loudness=+3:1"]
+    assert [e.spec() for e in win.ws.edits] == [f"probe:loudness=+3:{DEFAULT_ALPHA:g}"]
     # Limit it to the time selection (and back to the whole clip), as with feature sliders.
     row.range_btn.click()  # no selection: nothing changes, the button says so by staying off
-    assert not row.range_btn.isChecked() and [e.spec() for e in win.ws.edits] == ["probe:loudness=+3:1"]
+    assert not row.range_btn.isChecked() and [e.spec() for e in win.ws.edits] == [f"probe:loudness=+3:{DEFAULT_ALPHA:g}"]
     tl.set_selection((0.5, 1.0))
     row.range_btn.click()
-    assert [e.spec() for e in win.ws.edits] == ["probe:loudness=+3:1@0.5-1"] and row.range_btn.isChecked()
+    assert [e.spec() for e in win.ws.edits] == [f"probe:loudness=+3:{DEFAULT_ALPHA:g}@0.5-1"] and row.range_btn.isChecked()
     row.range_btn.click()
-    assert [e.spec() for e in win.ws.edits] == ["probe:loudness=+3:1"]
+    assert [e.spec() for e in win.ws.edits] == [f"probe:loudness=+3:{DEFAULT_ALPHA:g}"]
     # Back to 0 removes the edit; Reset removes probe edits too.
     row.target.setValue(0)
     assert not win.ws.edits
@@ -273,7 +274,7 @@ def test_probe_edits_round_trip_through_sessions_and_export(probed_window: MainW
     assert win.ws.edits == (Edit(1, "scale", 1.0),)
     with qtbot.waitSignal(win.loadFinished, timeout=30_000):
         win.open_session(str(path))
-    assert [e.spec() for e in win.ws.edits] == ["probe:timbre=-2:1", "1:scale=0.5"]
+    assert [e.spec() for e in win.ws.edits] == [f"probe:timbre=-2:{DEFAULT_ALPHA:g}", "1:scale=0.5"]
     assert ps.rows["timbre"].target.value() == -2 and set(win.steering.rows) == {1}
     wait_steered(qtbot, win)
 

@@ -58,8 +58,11 @@ INPUT_TIPS = {
 PROP_NAMES = {"pitch": "Pitch", "loudness": "Loudness", "timbre": "Timbre"}
 STEP_RANGE = {"pitch": 12, "loudness": 5, "timbre": 5}
 STEP_UNITS = {"pitch": "semitones", "loudness": "bins of 3 dB", "timbre": "bins of 0.3 octave (spectral centroid)"}
-ALPHA_RANGE = (0.0, 3.0)
-DEFAULT_ALPHA = 1.0
+ALPHA_RANGE = (0.0, 2.0)
+# The CLI's default α is 1; in the app a slider starts gentler: on the default SAE, probe:loudness=+3 at
+# α = 1 raised the level by ~43 dB (peaks 30× full scale), at α = 0.25 by ~11 dB (measured on a synthetic
+# melody), and a first drag should not be a blast in the headphones.
+DEFAULT_ALPHA = 0.25
 SENTINEL = {p: -1 - i for i, p in enumerate(PROBE_PROPERTIES)}
 TARGET_TIP = "Move every frame this many {units} from where the probe reads it (0 = no change)"
 ALPHA_TIP = "Strength α: the step along the probe's direction, in units of a typical frame's whole feature vector"
