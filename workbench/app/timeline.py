@@ -61,11 +61,27 @@ class TimelineViewBox(pg.ViewBox):
         super().mouseDragEvent(ev, axis)
 
 
+class SparseLabelAxis(pg.AxisItem):
+    """An axis that leaves out a tick label which would overlap one already placed (pyqtgraph draws all
+    labels of the first tick level): a short row keeps 100, 500, 1k… readable instead of a smudge."""
+
+    def generateDrawSpecs(self, p: object) -> object:  # noqa: N802 (Qt naming)
+        specs = super().generateDrawSpecs(p)
+        if specs is None:
+            return specs
+        axis, ticks, texts = specs
+        kept: list[tuple[QRectF, object, str]] = []
+        for rect, flags, text in texts:
+            if not any(rect.adjusted(-1, -1, 1, 1).intersects(k[0]) for k in kept):
+                kept.append((rect, flags, text))
+        return axis, ticks, kept
+
+
 class _Row:
     def __init__(self, view: TimelineView, key: str, label: str, stretch: float) -> None:
         self.key = key
         self.vb = TimelineViewBox()
-        self.plot = pg.PlotItem(viewBox=self.vb)
+        self.plot = pg.PlotItem(viewBox=self.vb, axisItems={"left": SparseLabelAxis("left")})
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         left = self.plot.getAxis("left")
@@ -130,7 +146,7 @@ class TimelineView(pg.GraphicsLayoutWidget):
         self.wave_b = pg.PlotDataItem(pen=pg.mkPen(COLOR_B, width=1), name="B: steered")
         wp = self.rows["wave"].plot
         self.wave_legend = wp.addLegend(offset=(-4, 2), labelTextColor="#dddddd", labelTextSize="8pt",
-                                        brush=pg.mkBrush(0, 0, 0, 120))
+                                        brush=pg.mkBrush(16, 16, 16, 210))
         for c in (self.wave_a, self.wave_b):
             wp.addItem(c)
         # Waveforms are fed per view (a min/max pyramid, ~2 points per pixel); feature lines are short
@@ -160,11 +176,11 @@ class TimelineView(pg.GraphicsLayoutWidget):
         self.rows["heat"].plot.addItem(self.img_heat)
         lp = self.rows["lines"].plot
         self.lines_legend = lp.addLegend(offset=(-4, 2), labelTextColor="#dddddd", labelTextSize="8pt",
-                                         brush=pg.mkBrush(0, 0, 0, 120))
+                                         brush=pg.mkBrush(16, 16, 16, 210))
         self.line_items: list[pg.PlotDataItem] = []
         pp = self.rows["prop"].plot
         self.prop_legend = pp.addLegend(offset=(-4, 2), labelTextColor="#dddddd", labelTextSize="8pt",
-                                        brush=pg.mkBrush(0, 0, 0, 120))
+                                        brush=pg.mkBrush(16, 16, 16, 210))
         self.prop_a = pg.PlotDataItem(pen=pg.mkPen(COLOR_A, width=1.5), connect="finite", name="A: original")
         self.prop_b = pg.PlotDataItem(pen=pg.mkPen(COLOR_B, width=1.5), connect="finite", name="B: steered")
         for c in (self.prop_a, self.prop_b):
@@ -241,8 +257,10 @@ class TimelineView(pg.GraphicsLayoutWidget):
         self.img_latent.setRect(QRectF(0.0, 0.0, z.shape[0] / frame_rate, float(z.shape[1])))
         r = self.rows["latent"]
         r.plot.setYRange(0, z.shape[1], padding=0)
-        step = max(1, int(2 ** math.ceil(math.log2(max(1, z.shape[1] / 4)))))
-        r.plot.getAxis("left").setTicks([[(i + 0.5, str(i)) for i in range(0, z.shape[1], step)], []])
+        d = z.shape[1]
+        step = max(1, int(2 ** round(math.log2(max(1, d / 4)))))
+        # no label in the top 8% of the row: it would stick out into the row above
+        r.plot.getAxis("left").setTicks([[(i + 0.5, str(i)) for i in range(0, d, step) if i + 0.5 <= 0.92 * d], []])
 
     def set_heatmap(self, features: np.ndarray, rel: np.ndarray, frame_rate: float,
                     labels: dict[int, str] | None = None) -> None:
