@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDockWidget
 
 from workbench.app.dashboard import FeatureDashboard
@@ -25,7 +24,7 @@ from workbench.core.steering import Edit, ProbeEdit
 if TYPE_CHECKING:
     from workbench.app.main_window import MainWindow
 
-WIDE_SCREEN = 1700  # px: from this width the dashboard gets its own column on the left
+WIDE_WINDOW = 1700  # px: from this window width the dashboard gets its own column on the left
 
 
 class FeatureInsight(QObject):
@@ -40,21 +39,12 @@ class FeatureInsight(QObject):
         self.info = ProbeInfo(None)
         win.steering.set_top_widget(self.probe_steering)
 
-        # Docks: the dashboard beside the steering panel (its own column on wide screens), the probe
-        # table as a tab beside the feature table.
+        # Docks: the dashboard beside the steering panel (its own column in a wide window, see `arrange`),
+        # the probe table as a tab beside the feature table.
         self.dashboard_dock = win._dock("Feature", self.dashboard, Qt.DockWidgetArea.RightDockWidgetArea)
         self.probes_dock = win._dock("Probes", self.probe_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         win.tabifyDockWidget(win.features_dock, self.probes_dock)
-        screen = QGuiApplication.primaryScreen()
-        wide = screen is not None and screen.availableGeometry().width() >= WIDE_SCREEN
-        if wide:
-            win.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.dashboard_dock)
-            win.resizeDocks([self.dashboard_dock], [440], Qt.Orientation.Horizontal)
-        else:
-            win.tabifyDockWidget(win.steering_dock, self.dashboard_dock)
-            win.steering_dock.raise_()
-            win.resizeDocks([win.features_dock, win.steering_dock], [400, 480], Qt.Orientation.Vertical)
-        win.features_dock.raise_()
+        self.arrange(0)
         menu = getattr(win, "view_menu", None)
         if menu is not None:
             first = menu.actions()[0] if menu.actions() else None
@@ -84,6 +74,22 @@ class FeatureInsight(QObject):
         self.tracks.status.connect(self.probe_steering.status.setText)
         self.tracks.set_source(self.probe_steering.current_source())
         self.tracks.set_property(self.probe_steering.current_property())
+
+    def arrange(self, width: int) -> None:
+        """The first-launch place of the dashboard for a window `width` px wide (a saved layout wins over
+        this): its own column on the left from WIDE_WINDOW px, else a tab beside the steering panel, so
+        a narrower window keeps its room for the timeline."""
+        win = self.win
+        if width >= WIDE_WINDOW:
+            win.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.dashboard_dock)
+            win.resizeDocks([self.dashboard_dock], [440], Qt.Orientation.Horizontal)
+            win.resizeDocks([win.features_dock, win.steering_dock], [520, 360], Qt.Orientation.Vertical)
+        else:
+            win.tabifyDockWidget(win.steering_dock, self.dashboard_dock)
+            win.steering_dock.raise_()
+            win.resizeDocks([win.features_dock, win.steering_dock], [400, 480], Qt.Orientation.Vertical)
+        win.resizeDocks([win.features_dock], [540], Qt.Orientation.Horizontal)
+        win.features_dock.raise_()
 
     # -- model events ----------------------------------------------------------------------------
     def _on_context(self) -> None:

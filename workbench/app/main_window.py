@@ -79,6 +79,13 @@ MAX_LINES = 8
 AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff *.m4a *.opus);;All files (*)"
 
 
+def first_size(available: tuple[int, int]) -> tuple[int, int]:
+    """The window's size on first launch: 1440×900, or 90% of a larger screen (up to 2400×1400), so a
+    big screen gets the wide layout (the feature dashboard in its own column)."""
+    aw, ah = available
+    return max(1440, min(int(0.9 * aw), 2400)), max(900, min(int(0.9 * ah), 1400))
+
+
 @dataclass
 class LoadRequest:
     codec_id: str  # KEEP or an id
@@ -926,9 +933,9 @@ class MainWindow(QMainWindow):
         if isinstance(g, QByteArray | bytes):
             self.restoreGeometry(g)
         else:
-            self.resize(1440, 900)
-        if isinstance(s, QByteArray | bytes):
-            self.restoreState(s)
+            self.resize(*first_size(self.screen().availableGeometry().size().toTuple()))
+        if not (isinstance(s, QByteArray | bytes) and self.restoreState(s)):
+            self.insight.arrange(self.width())
 
     def _save_settings(self) -> None:
         try:
