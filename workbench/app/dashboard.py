@@ -346,6 +346,7 @@ class FeatureDashboard(QWidget):
         self.ref_btn.setEnabled(False)
         if self.codec is not None and self.isVisible():
             self.status.setText("computing examples…")
+            self.hist_note.setText("computing…")
             self.worker.submit(ExamplesRequest(j, sae, self.codec, self.analysis, self.state))
         else:
             self.status.setText("")

@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -28,6 +29,8 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -39,6 +42,8 @@ from workbench.core.jobs import format_seconds
 from workbench.core.sae_bridge import ARCHITECTURES, TrainRequest, run_training
 from workbench.core.userdirs import cache_dir
 
+PLOTS_ROOM = 300  # px the live plots get first during and after a run, when the panel is short
+QWIDGETSIZE_MAX = (1 << 24) - 1
 METRICS = [("loss", "Loss"), ("fvu", "FVU"), ("l0", "L0"), ("dead_fraction", "Dead fraction")]
 
 
@@ -156,14 +161,39 @@ class TrainingPanel(QWidget):
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
-        top = QHBoxLayout()
+        # The settings scroll when the dock is short (a 900 px screen, the steering panel below), so the
+        # window still fits and the run controls and live plots stay in view.
+        settings = QWidget()
+        top = QHBoxLayout(settings)
+        top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(data_box, 1)
         top.addWidget(model_box, 1)
-        lay.addLayout(top)
+        self.settings_area = QScrollArea()
+        self.settings_area.setWidget(settings)
+        self.settings_area.setWidgetResizable(True)
+        self.settings_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.settings_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.settings_area.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self.settings_area.setMinimumHeight(120)
+        self.settings_area.setMinimumWidth(settings.minimumSizeHint().width())
+        lay.addWidget(self.settings_area)
         lay.addLayout(run)
         lay.addWidget(self.progress)
         lay.addWidget(self.status)
         lay.addLayout(self.plots_holder, 1)
+
+    def resizeEvent(self, e: Any) -> None:  # noqa: N802
+        super().resizeEvent(e)
+        self._fit_settings()
+
+    def _fit_settings(self) -> None:
+        """Once a run has drawn metrics, a short panel gives the plots PLOTS_ROOM px first and the settings
+        (which scroll) what remains; before that the settings get all the room they need."""
+        limit = QWIDGETSIZE_MAX
+        if self.plots is not None and self.history.get("step"):
+            limit = max(self.settings_area.minimumHeight(), self.height() - PLOTS_ROOM - 100)
+        if self.settings_area.maximumHeight() != limit:
+            self.settings_area.setMaximumHeight(limit)
 
     def ensure_plots(self) -> None:
         if self.plots is not None:
@@ -173,7 +203,7 @@ class TrainingPanel(QWidget):
         self._tick_font.setPointSize(7)
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setBackground("#161616")
-        self.plots.setMinimumHeight(220)
+        self.plots.setMinimumHeight(190)
         for i, (key, title) in enumerate(METRICS):
             p = self.plots.addPlot(row=i // 2, col=i % 2)
             p.setTitle(title, size="8pt", color="#cfcfcf")
@@ -181,6 +211,8 @@ class TrainingPanel(QWidget):
             p.setMenuEnabled(False)
             p.hideButtons()
             p.getAxis("left").setWidth(40)
+            if i >= 2:  # one x-axis title per column, under the bottom row
+                p.setLabel("bottom", "step", color="#999999", size="7pt")
             for ax in ("left", "bottom"):
                 p.getAxis(ax).enableAutoSIPrefix(False)
                 p.getAxis(ax).setStyle(tickFont=self._tick_font)
@@ -257,6 +289,7 @@ class TrainingPanel(QWidget):
         self.ensure_plots()
         self.history = {k: [] for k, _ in METRICS}
         self.history["step"] = []
+        self._fit_settings()
         for c in self.curves.values():
             c.setData([], [])
         self.progress.setValue(0)
@@ -309,6 +342,8 @@ class TrainingPanel(QWidget):
         if not isinstance(m, dict) or "step" not in m:
             return
         self.history["step"].append(float(m["step"]))
+        if len(self.history["step"]) == 1:
+            self._fit_settings()
         for key, _ in METRICS:
             self.history[key].append(float(m.get(key, float("nan"))))
             vals = self.history[key]
