@@ -1,4 +1,5 @@
-"""Live playback engine: clock without a device, edits mid-play, A/B, seek, loop; real PortAudio."""
+"""Live playback engine: clock without a device, edits mid-play, A/B, seek, loop; real PortAudio; the
+output limiter (a too-loud decode is held below -1 dBFS, NaN is silence, quiet audio is untouched)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from workbench.core.audio import AudioClip
+from workbench.core.codecs.base import Codec
 from workbench.core.codecs.default import DefaultCodec
 from workbench.core.playback import PlaybackEngine
 
@@ -196,3 +198,149 @@ def test_real_portaudio_plays_original_then_steered(tmp_path: Path) -> None:
     e660 = spec[(freqs > 600) & (freqs < 720)].sum()
     e220 = spec[(freqs > 180) & (freqs < 260)].sum()
     assert e660 > 3 * e220, (e660, e220)
+
+
+# -- the output limiter -----------------------------------------------------------------------------
+
+CEILING = 10 ** (-1 / 20)  # -1 dBFS
+
+
+class SineCodec(Codec):
+    """Latent = the level of a 220 Hz sine (phase continuous across blocks); a level of -1 decodes to
+    NaN. Lets the limiter tests set the decode's loudness exactly, as a too-strong edit would."""
+
+    id = "sine"
+    sample_rate = 24000
+    channels = 1
+    hop_length = 240
+    latent_dim = 1
+
+    def encode(self, clip: AudioClip) -> np.ndarray:
+        return np.zeros((self.num_frames(clip.num_samples), 1), np.float32)
+
+    def decode_samples(self, z: np.ndarray) -> np.ndarray:
+        return self.decode_block(z, 0, len(z))
+
+    def decode_block(self, z: np.ndarray, start: int, stop: int) -> np.ndarray:
+        level = np.repeat(np.asarray(z, np.float64)[start:stop, 0], self.hop_length)
+        t = np.arange(start * self.hop_length, stop * self.hop_length) / self.sample_rate
+        y = level * np.sin(2 * np.pi * 220 * t)
+        y[level == -1] = np.nan
+        return y[:, None].astype(np.float32)
+
+
+def levels(*parts: tuple[float, float]) -> np.ndarray:
+    """Latents for SineCodec: (level, seconds) pieces."""
+    return np.concatenate([np.full((int(s * 100), 1), v, np.float32) for v, s in parts])
+
+
+def pull(eng: PlaybackEngine, seconds: float, block: int = 1024) -> tuple[np.ndarray, list[float]]:
+    """Like `drain`, with device-sized blocks, and the time each callback took."""
+    out = np.zeros((block, eng.channels), np.float32)
+    got, took = [], []
+    eng._playing = True
+    for _ in range(int(np.ceil(seconds * eng.sample_rate / block))):
+        assert eng.wait_buffered(0.2, timeout=5)
+        t0 = time.perf_counter()
+        eng._callback(out, block, None, None)
+        took.append(time.perf_counter() - t0)
+        got.append(out.copy())
+    eng._playing = False
+    return np.concatenate(got), took
+
+
+def test_playback_is_limited_below_the_ceiling_at_the_same_pitch() -> None:
+    codec = SineCodec()
+    z = levels((10**1.5, 3.0))  # +30 dBFS
+    eng = PlaybackEngine(codec, use_device=False)
+    try:
+        eng.load(z)
+        played, took = pull(eng, 1.5)
+        assert np.isfinite(played).all() and np.abs(played).max() <= CEILING
+        raw = codec.decode(z).samples[: len(played)]
+        settled = slice(2400, None)
+        # one steady gain, so the same 220 Hz sine (no clipping, no new harmonics)
+        assert np.abs(played[settled] - raw[settled] * (CEILING / 10**1.5)).max() < 1e-3
+        eng._playing = True
+        assert eng.limiter_reduction_db == pytest.approx(31.0, abs=0.2)
+        eng._playing = False
+        assert eng.limiter_reduction_db == 0.0
+        # The callback stays far inside the block it has to fill (1024 samples = 43 ms here).
+        assert float(np.median(took)) < 0.1 * 1024 / codec.sample_rate, np.median(took)
+    finally:
+        eng.close()
+
+
+def test_quiet_playback_is_bit_exact_and_nan_is_silence() -> None:
+    codec = SineCodec()
+    z = levels((0.5, 0.5), (-1.0, 0.2), (0.5, 0.8))
+    eng = PlaybackEngine(codec, use_device=False)
+    try:
+        eng.load(z)
+        played, _ = pull(eng, 1.4)
+        raw = codec.decode(z).samples[: len(played)]
+        assert np.isfinite(played).all()
+        assert np.all(played[12000:16800] == 0.0)  # the NaN stretch
+        lat = eng.limiter.latency
+        assert np.array_equal(played[: 12000 - lat - 1], raw[: 12000 - lat - 1])
+        after = 16800 + 2 * lat + 1
+        assert np.array_equal(played[after:], raw[after:])
+        assert eng.limiter.nonfinite == 4800
+    finally:
+        eng.close()
+
+
+def test_seek_resets_the_limiter() -> None:
+    codec = SineCodec()
+    z = levels((10.0, 1.0), (0.5, 1.0))  # +20 dBFS, then -6 dBFS
+    eng = PlaybackEngine(codec, use_device=False)
+    try:
+        eng.load(z)
+        pull(eng, 0.5)
+        assert eng.limiter.reduction_db > 19
+        eng.seek(1.2)
+        time.sleep(0.05)
+        played, _ = pull(eng, 0.3)
+        start = int(1.2 * codec.sample_rate)
+        # Without the reset the gain would still be releasing from -21 dB here.
+        assert np.array_equal(played, codec.decode(z).samples[start : start + len(played)])
+    finally:
+        eng.close()
+
+
+LOUD_PLAYER_SCRIPT = textwrap.dedent(
+    """
+    import sys, time, numpy as np
+    sys.path.insert(0, {tests!r})
+    from test_playback import SineCodec, levels
+    from workbench.core.playback import PlaybackEngine
+    eng = PlaybackEngine(SineCodec(), lead_seconds=0.3)
+    assert eng.has_device, eng.message
+    eng.load(levels((10 ** 1.5, 1.5)))
+    eng.wait_buffered(0.3)
+    eng.play()
+    while eng.is_playing:
+        time.sleep(0.01)
+    eng.close()
+    print("reduction", eng.limiter.max_reduction_db)
+    """
+)
+
+
+@pytest.mark.skipif(not Path("/usr/share/alsa/alsa.conf").exists(), reason="ALSA config not installed")
+def test_real_portaudio_output_of_a_too_loud_decode_is_limited(tmp_path: Path) -> None:
+    raw = tmp_path / "out.raw"
+    rc = tmp_path / "asoundrc"
+    rc.write_text(f'pcm.!default {{ type file; slave.pcm "null"; file "{raw}"; format "raw" }}\n')
+    env = dict(os.environ, ALSA_CONFIG_PATH=f"/usr/share/alsa/alsa.conf:{rc}")
+    script = LOUD_PLAYER_SCRIPT.format(tests=str(Path(__file__).parent))
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = np.frombuffer(raw.read_bytes(), dtype=np.float32)
+    played = data[data != 0.0]
+    assert played.size > 24000  # what the device got: the whole 1.5 s (underruns add only zeros)
+    assert np.abs(played).max() <= CEILING  # the decode peaks at 31.6, 30 dB over full scale
+    assert np.abs(played).max() > 0.95 * CEILING
+    tail = played[-12000:]
+    spec = np.abs(np.fft.rfft(tail * np.hanning(len(tail))))
+    assert np.fft.rfftfreq(len(tail), 1 / 24000)[int(np.argmax(spec))] == pytest.approx(220, abs=2)

@@ -7,6 +7,11 @@ playhead with the codec's block decoder; when the edits change, everything not y
 small safety margin is re-decoded with the new latents (newest request wins) and the junction is
 cross-faded.
 
+Every sample the callback hands out goes through a `limiter.PeakLimiter` (ceiling -1 dBFS, always on):
+a steering edit can make the decode tens of dB louder than the clip. Its look-ahead is read from the
+ring (the samples that play next), so it adds no latency; a seek or a new clip resets it, and NaN or
+infinite samples come out as silence. `limiter_reduction_db` tells a UI how hard it is working.
+
 No output device (servers, CI) is a normal state: a clock thread then consumes the rings in real time
 through the same callback, so the UI playhead moves and nothing else changes. A device that fails while
 playing stops playback with a message ("error" to the listeners), whichever way the failure shows:
@@ -28,6 +33,7 @@ import numpy as np
 
 from workbench.core.codecs.base import Codec
 from workbench.core.errors import WorkbenchError
+from workbench.core.limiter import PeakLimiter
 
 
 class PlaybackError(WorkbenchError):
@@ -144,6 +150,9 @@ class PlaybackEngine:
         self._ramp = np.linspace(0.0, 1.0, crossfade_samples, dtype=np.float32)[:, None]
         self._scratch = np.zeros((8192, self.channels), np.float32)
         self._scratch2 = np.zeros((8192, self.channels), np.float32)
+        self.limiter = PeakLimiter(self.sample_rate, self.channels)
+        self._ahead = np.zeros((max(1, self.limiter.latency), self.channels), np.float32)
+        self._limiter_reset = False  # set by a restart, done by the callback (which owns the limiter)
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         # Stream state (written by the decode thread, read by the callback; ints are atomic in CPython).
@@ -194,6 +203,11 @@ class PlaybackEngine:
     @property
     def duration(self) -> float:
         return self._num_samples / self.sample_rate
+
+    @property
+    def limiter_reduction_db(self) -> float:
+        """How many dB the output limiter took away in the last audio block (0 when not playing)."""
+        return self.limiter.reduction_db if self._playing else 0.0
 
     @property
     def position(self) -> float:
@@ -412,8 +426,11 @@ class PlaybackEngine:
                 t_next = time.monotonic()
 
     def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
-        """Real-time path: copy from the ring, nothing else."""
+        """Real-time path: copy from the ring, then the output limiter (vectorised, no locks)."""
         self._last_callback = time.monotonic()
+        if self._limiter_reset:
+            self._limiter_reset = False
+            self.limiter.reset()
         r = self._read
         avail = self._written - r
         n = min(frames, avail) if self._playing else 0
@@ -435,6 +452,12 @@ class PlaybackEngine:
             outdata[n:frames] = 0.0
             if self._playing and not self._decode_done():
                 self.underruns += 1
+        # The limiter looks ahead at what plays next (the ring after this block), so it adds no delay.
+        m = max(0, min(self.limiter.latency, self._written - (r + n))) if self._playing else 0
+        if m:
+            ring.read_into(r + n, self._ahead, m)
+        block = outdata[:frames]
+        self.limiter.process(block, self._ahead[:m], out=block)
         self._read = r + n
         if self._playing and n == 0 and self._decode_done():
             self._ended = True
@@ -457,6 +480,7 @@ class PlaybackEngine:
         self._written = self._read
         self._cursor = frame
         self._played_clip_sample = frame * self.hop
+        self._limiter_reset = True
 
     def _apply_requests(self) -> None:
         if self._pending_seek is not None:
