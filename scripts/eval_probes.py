@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         save_probes(ps, Path(sae.info.folder), extra={"codec": codec.id, "inputs": [args.corpus],
                                                       "eval": "scripts/eval_probes.py"})
     checks = _probe_checks(ps)
+    by_kind = _per_kind(ps, frames, clips, args.test_fraction, args.seed)
     print(markdown_table(ps))
 
     # -- steering ---------------------------------------------------------------------------------
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         "fingerprint_note": fp_note, "corpus": args.corpus, "clips": len(clips),
         "frames": len(frames), "probe_meta": {k: v for k, v in ps.meta.items() if k != "corpus"} | {
             "corpus": {k: v for k, v in ps.meta["corpus"].items() if k != "test_clip_paths"}},
-        "metrics": ps.metrics, "targets": TARGETS, "checks": checks, "steering": steer,
+        "metrics": ps.metrics, "targets": TARGETS, "checks": checks, "by_kind": by_kind, "steering": steer,
         "seconds": {"collect": round(t_collect, 1), "probes": round(t_probes, 1)},
         "voiced_fraction": float(np.isfinite(frames.descriptors.pitch_hz).mean()),
         "class_histograms": {k: np.bincount(v, minlength=dsc.PROPERTIES[k]).tolist() for k, v in frames.classes().items()},
@@ -157,6 +158,36 @@ def _probe_checks(ps: Any) -> dict[str, Any]:
         out[prop] = {"sae_accuracy": sae_acc, "target": target, "meets_target": bool(sae_acc >= target),
                      "gap_to_latents": lat_acc - sae_acc, "within_0.05_of_latents": bool(lat_acc - sae_acc <= 0.05),
                      "random_below_by": sae_acc - rnd_acc}
+    return out
+
+
+MONOPHONIC = ("note", "melody", "scale")
+
+
+def _per_kind(ps: Any, frames: Any, clips: Any, test_fraction: float, seed: int) -> dict[str, Any]:
+    """Held-out accuracy of the SAE-feature probes per kind of clip (the corpus labels' ``kind``), and over
+    the monophonic kinds together: CREPE's pitch of a chord or a texture is one of its voices, picked
+    by the tracker, so polyphonic frames bound what any pitch probe can reach."""
+    import numpy as np
+
+    from workbench.core.analysis.corpus import split_by_clip
+
+    _, test = split_by_clip(frames, test_fraction, seed)
+    kinds = np.array([str((e[1] or {}).get("kind", "other")) for e in clips.entries])
+    kind_of = kinds[frames.clip_ids]
+    classes = frames.classes()
+    out: dict[str, Any] = {}
+    groups = {k: kind_of == k for k in sorted(set(kinds.tolist()))}
+    groups["monophonic (" + "+".join(MONOPHONIC) + ")"] = np.isin(kind_of, MONOPHONIC)
+    for name, sel in groups.items():
+        m = test & sel
+        if not m.any():
+            continue
+        row: dict[str, Any] = {"frames": int(m.sum())}
+        for prop in ps.probes:
+            pred = ps.probe(prop).predict(frames.features[m])
+            row[prop] = float(np.mean(pred == classes[prop][m]))
+        out[name] = row
     return out
 
 
@@ -285,6 +316,11 @@ def _markdown(r: dict[str, Any], table: str) -> str:
     for prop, ch in r["checks"].items():
         lines.append(f"| {prop} | {ch['target']:.2f} | {ch['sae_accuracy']:.3f} | {'yes' if ch['meets_target'] else 'no'} "
                      f"| {ch['gap_to_latents']:+.3f} | {ch['random_below_by']:.3f} |")
+    props = list(r["checks"])
+    lines += ["", "### SAE-feature probe accuracy by kind of held-out clip", "",
+              "| kind | frames | " + " | ".join(props) + " |", "|---|---:|" + "---:|" * len(props)]
+    for kind, row in r.get("by_kind", {}).items():
+        lines.append(f"| {kind} | {row['frames']} | " + " | ".join(f"{row.get(p, float('nan')):.3f}" for p in props) + " |")
     s = r["steering"]
     lines += ["", "## Probe steering: pitch +2 semitones", "",
               f"{s['clips']} held-out voiced clips ({s['skipped_unvoiced']} held-out clips skipped as unvoiced). "

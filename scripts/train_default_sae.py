@@ -135,6 +135,11 @@ def write_report(out: Path, sweep: list[dict], final: dict, rule: str, latent_di
     for r in sweep:
         lines.append(f"| {r['d_sae']} | {r['k']} | {r['steps']} | {r['fvu']:.4f} | {r['l0']:.2f} | {r['dead']:.3f} | "
                      f"{r['seconds']:.0f} |")
+    lines += ["", "## Probes and labels", "",
+              "Measured on held-out synthetic clips after training, written beside this report: "
+              "[probes-eval.md](probes-eval.md) (`python scripts/eval_probes.py --write-probes -o DIR`, then copy "
+              "DIR/probes-eval.md here) and [labels-eval.md](labels-eval.md) "
+              "(`python scripts/eval_labels.py --write-labels --out DIR`, then copy DIR/labels_eval.md here)."]
     atomic_write_bytes(out / "report.md", ("\n".join(lines) + "\n").encode())
 
 
