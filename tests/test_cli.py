@@ -129,6 +129,58 @@ def test_encode_then_decode(capsys: Cap, good_wav: Path, outdir: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# exports go through the output limiter (peaks at -1 dBFS) unless --no-limit
+
+CEILING = 10 ** (-1 / 20)
+
+
+def test_decode_of_too_loud_latents_is_limited_unless_no_limit(capsys: Cap, outdir: Path) -> None:
+    z_path = outdir / "loud.npy"
+    np.save(z_path, np.full((100, 8), 30.0, np.float32))  # the fake decodes a 440 Hz sine at level 30
+    rc, out, err = run(capsys, "decode", z_path, "-o", outdir / "lim.wav")
+    assert rc == 0, err
+    y, sr = sf.read(str(outdir / "lim.wav"), dtype="float32")
+    assert len(y) == 100 * 160 and np.abs(y).max() <= CEILING
+    assert np.abs(y[8000:]).max() > 0.95 * CEILING  # held at the ceiling, not silenced
+    spec = np.abs(np.fft.rfft(y[4000:] * np.hanning(len(y) - 4000)))
+    assert np.fft.rfftfreq(len(y) - 4000, 1 / sr)[int(np.argmax(spec))] == pytest.approx(440, abs=2)
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("limiter: up to 30.5 dB") and "--no-limit" in lines[0], err
+    rc, out, err = run(capsys, "decode", z_path, "-o", outdir / "raw.wav", "--no-limit")
+    assert rc == 0, err
+    raw, _ = sf.read(str(outdir / "raw.wav"), dtype="float32")
+    assert np.abs(raw).max() > CEILING and "limiter" not in err
+
+
+def test_steer_with_a_huge_edit_writes_a_limited_file_unless_no_limit(capsys: Cap, good_wav: Path,
+                                                                       outdir: Path) -> None:
+    from workbench.core.sae.io import load_sae
+    from workbench.core.sae_bridge import make_random_sae
+
+    sae_dir = make_random_sae(outdir / "sae", 8, 16, k=4, frame_rate=100.0)
+    w = load_sae(sae_dir).W_dec_np
+    feat = int(np.argmax(np.abs(w.mean(axis=1))))  # the fake's level is the mean of the latent
+    rc, out, err = run(capsys, "steer", good_wav, "--sae", sae_dir, "--edit", f"{feat}:add=1000", "-o", outdir / "a.wav")
+    assert rc == 0, err
+    y, _ = sf.read(str(outdir / "a.wav"), dtype="float32")
+    assert np.abs(y).max() <= CEILING
+    assert err.count("limiter: up to ") == 1
+    rc, out, err = run(capsys, "steer", good_wav, "--sae", sae_dir, "--edit", f"{feat}:add=1000", "-o",
+                       outdir / "b.wav", "--no-limit")
+    assert rc == 0, err
+    raw, _ = sf.read(str(outdir / "b.wav"), dtype="float32")
+    assert np.abs(raw).max() > CEILING and "limiter" not in err
+    # A gentle edit stays below the ceiling: the limited export is the raw one, bit for bit, and silent.
+    for name, extra in (("c.wav", []), ("d.wav", ["--no-limit"])):
+        rc, out, err = run(capsys, "steer", good_wav, "--sae", sae_dir, "--edit", f"{feat}:scale=0.5", "-o",
+                           outdir / name, *extra)
+        assert rc == 0 and "limiter" not in err, err
+    c, _ = sf.read(str(outdir / "c.wav"), dtype="float32")
+    d, _ = sf.read(str(outdir / "d.wav"), dtype="float32")
+    assert np.abs(d).max() < CEILING and np.array_equal(c, d)
+
+
+# --------------------------------------------------------------------------------------------------
 # the bad-audio table of tests/core/test_audio.py, through `encode`
 
 

@@ -75,3 +75,19 @@ def test_block_decode_to_file_equals_whole_decode(tmp_path: Path, tiny_codec: De
     ref = np.clip(tiny_codec.decode(z, x.num_samples).samples, -1, 1)
     assert np.abs(y.samples - ref).max() < 1e-6
     assert [q.name for q in tmp_path.iterdir() if q.name.startswith(".")] == []  # no temp file left
+
+
+def test_limited_decode_to_file_carries_the_limiter_across_blocks(tmp_path: Path, tiny_codec: DefaultCodec) -> None:
+    from workbench.core.limiter import PeakLimiter, limit
+
+    x = load_audio(noisy_tones(tmp_path / "c.wav", 1.7, 24000, 1), 24000, 1)
+    z = tiny_codec.encode(x)
+    out = tmp_path / "y.wav"
+    lim = PeakLimiter(24000, 1, ceiling_db=-30.0)  # the tiny codec is quiet: a low ceiling makes it work
+    n = decode_to_file(out, tiny_codec, z, x.num_samples, block_frames=23, limiter=lim)
+    y = load_audio(out)
+    ref, one = limit(tiny_codec.decode(z, x.num_samples).samples, 24000, ceiling_db=-30.0)
+    assert n == x.num_samples == y.num_samples
+    assert one.max_reduction_db > 3 and lim.max_reduction_db == pytest.approx(one.max_reduction_db, abs=1e-6)
+    assert np.abs(y.samples).max() <= 10 ** (-30 / 20)
+    assert np.abs(y.samples - ref).max() < 1e-6  # 23-frame blocks = one pass over the whole decode

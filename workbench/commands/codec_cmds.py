@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,32 @@ def add_codec_options(p: argparse.ArgumentParser, default: str | None = "default
     )
     p.add_argument("--weights", default=None, help="EnCodec weights: a folder or a state-dict file")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+
+
+def add_limit_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-limit", action="store_true",
+                   help="write the raw decode, without the output limiter (by default peaks are held at "
+                        "-1 dBFS: a strong edit can make the decode tens of dB too loud)")
+
+
+def export_limiter(args: argparse.Namespace, codec: Any) -> Any:
+    """The limiter an export goes through (`workbench.core.limiter`), or None with ``--no-limit``."""
+    if getattr(args, "no_limit", False):
+        return None
+    from workbench.core.limiter import PeakLimiter
+
+    return PeakLimiter(codec.sample_rate, codec.channels)
+
+
+def report_limiter(limiter: Any) -> None:
+    """One line on stderr when the limiter changed the export noticeably (more than ~1 dB, or NaN)."""
+    if limiter is None:
+        return
+    from workbench.core.limiter import summary
+
+    said = summary(limiter)
+    if said:
+        print(f"limiter: {said} (--no-limit writes the raw decode)", file=sys.stderr)
 
 
 def codec_from_args(args: argparse.Namespace, codec_id: str | None = None) -> Any:
@@ -48,6 +75,7 @@ def register(sub: Any) -> None:
     p.add_argument("latents")
     add_codec_options(p)
     p.add_argument("-o", "--output", required=True)
+    add_limit_option(p)
     p.set_defaults(handler=cmd_decode)
 
 
@@ -133,6 +161,8 @@ def cmd_decode(args: argparse.Namespace) -> int:
         raise UsageError(f"{out}: write .wav, .flac or .ogg")
     z = load_latents(args.latents)
     codec = codec_from_args(args)
-    n = decode_to_file(out, codec, z)  # block by block, written as it is decoded
+    limiter = export_limiter(args, codec)
+    n = decode_to_file(out, codec, z, limiter=limiter)  # block by block, written as it is decoded
+    report_limiter(limiter)
     print(f"{args.output}: {n / codec.sample_rate:.2f} s, {codec.sample_rate} Hz, {codec.channels} ch")
     return 0

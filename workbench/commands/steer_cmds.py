@@ -2,7 +2,9 @@
 
 Both use the same core: `workbench.core.steering` for edits and the codec's block decoder (written to
 a file block by block for `steer`, through `PlaybackEngine` for `play`); files are encoded in windows
-(`workbench.core.longaudio`), so their length costs only their latents in memory.
+(`workbench.core.longaudio`), so their length costs only their latents in memory. Both end in the
+output limiter (`workbench.core.limiter`, peaks at -1 dBFS): always for `play`, unless ``--no-limit``
+for `steer`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from workbench.commands.codec_cmds import add_limit_option, export_limiter, report_limiter
 from workbench.core.errors import UsageError
 
 
@@ -27,6 +30,7 @@ def register(sub: Any) -> None:
                    help="FEATURE:scale=V | FEATURE:add=V | FEATURE:set=V, or probe:PROPERTY=TARGET[:ALPHA] "
                         "(pitch|loudness|timbre; +N/-N classes from the current one, or class N; needs `workbench probe`), optionally @T0-T1 (seconds); repeatable")
     p.add_argument("-o", "--output", required=True)
+    add_limit_option(p)
     p.set_defaults(handler=cmd_steer)
 
     p = sub.add_parser("play", help="play audio (optionally steered) through the default output device")
@@ -86,7 +90,9 @@ def cmd_steer(args: argparse.Namespace) -> int:
         raise UsageError(f"{out.parent}: output folder does not exist")
     codec, samples, z, ctx, edits = prepare(args)
     z2 = steer_windowed(z, edits, ctx)  # SAE features of one window at a time
-    n = decode_to_file(out, codec, z2, samples)  # block decoder, written as it is decoded
+    limiter = export_limiter(args, codec)  # peaks at -1 dBFS unless --no-limit
+    n = decode_to_file(out, codec, z2, samples, limiter=limiter)  # block decoder, written as it is decoded
+    report_limiter(limiter)
     print(f"{out}: {n / codec.sample_rate:.2f} s, {len(edits)} edit(s) via {codec.id}")
     return 0
 

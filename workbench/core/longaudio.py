@@ -17,7 +17,9 @@ keeps the latents whole and streams everything else:
 - `write_features_npy`: features [T, d_sae] (1 GB for one hour at 1024 features) go to the ``.npy``
   window by window, never whole in memory.
 - `decode_to_file`: the codec's block decoder (the one live playback uses, exact at block joins)
-  feeds an `audio.open_audio_writer`, so the output is written as it is decoded, atomically.
+  feeds an `audio.open_audio_writer`, so the output is written as it is decoded, atomically. Given a
+  `limiter.PeakLimiter` (the CLI's exports pass one unless ``--no-limit``), every block goes through
+  it; its state carries across the blocks, so the file equals a one-pass limit of the whole decode.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import numpy as np
 from workbench.core.audio import AudioClip, audio_info, iter_blocks, load_audio, open_audio_writer
 from workbench.core.codecs.base import Codec
 from workbench.core.errors import UsageError
+from workbench.core.limiter import PeakLimiter
 
 WINDOW_SECONDS = 60.0  # audio per encode window (the default codec needs ~60 MB per minute)
 FEATURE_FRAMES = 4096  # latent frames per SAE window (features: 4096 x d_sae floats)
@@ -145,8 +148,12 @@ def decode_to_file(
     num_samples: int | None = None,
     block_frames: int = DECODE_FRAMES,
     progress: Progress | None = None,
+    limiter: PeakLimiter | None = None,
 ) -> int:
-    """Decode `z` block by block into an audio file (written atomically); returns the samples written."""
+    """Decode `z` block by block into an audio file (written atomically); returns the samples written.
+
+    With a `limiter` the output is limited (file mode: it holds back its look-ahead and is flushed at
+    the end); read its `max_reduction_db` / `nonfinite` afterwards. Without one, the raw decode."""
     z = codec.check_latents(z)
     t = int(z.shape[0])
     limit = t * codec.hop_length if num_samples is None else min(int(num_samples), t * codec.hop_length)
@@ -157,8 +164,14 @@ def decode_to_file(
             y = dec.decode(a, b)
             keep = min(len(y), limit - written)
             if keep > 0:
-                w.write(y[:keep])
+                out = y[:keep] if limiter is None else limiter.feed(y[:keep])
+                if len(out):
+                    w.write(out)
                 written += keep
             if progress is not None:
                 progress(b / t, "decoding")
+        if limiter is not None:
+            tail = limiter.flush()
+            if len(tail):
+                w.write(tail)
     return written
