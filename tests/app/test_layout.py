@@ -91,3 +91,35 @@ def test_training_plots_get_their_room_once_a_run_draws_metrics(qtbot: Any) -> N
     qtbot.waitUntil(lambda: p.plots is not None and p.plots.height() >= PLOTS_ROOM - 40, timeout=2000)
     p.resize(540, 1000)
     qtbot.waitUntil(lambda: p.settings_area.maximumHeight() == 1000 - PLOTS_ROOM - 100, timeout=2000)
+
+
+def test_a_row_too_short_for_its_title_drops_the_unit(qtbot: Any) -> None:
+    tl = TimelineView()
+    qtbot.addWidget(tl)
+    row = tl.rows["lines"]
+    axis = row.plot.getAxis("left")
+    tl.resize(900, 1400)
+    tl.show()
+    qtbot.waitExposed(tl)
+    qtbot.waitUntil(lambda: row.vb.height() > 150, timeout=2000)
+    assert axis.labelText == "Selected (× max)"
+    tl.resize(900, 420)
+    qtbot.waitUntil(lambda: axis.labelText == "Selected", timeout=2000)
+    row.set_title("Loudness (dB)")  # a new title is fitted at once
+    assert axis.labelText in ("Loudness", "Loudness (dB)")
+    assert row.title_metrics.horizontalAdvance(axis.labelText) <= row.vb.height() or " (" not in axis.labelText
+    tl.resize(900, 1400)
+    qtbot.waitUntil(lambda: axis.labelText == "Loudness (dB)", timeout=2000)
+
+
+def test_a_new_title_is_centred_on_its_row(qtbot: Any) -> None:
+    tl = TimelineView()
+    qtbot.addWidget(tl)
+    tl.resize(900, 1200)
+    tl.show()
+    qtbot.waitExposed(tl)
+    axis = tl.rows["prop"].plot.getAxis("left")
+    tl.set_property_curves(np.arange(10) / 75.0, np.linspace(500.0, 900.0, 10), None, "Centroid (Hz)")
+    span = axis.mapRectToParent(axis.label.mapRectToParent(axis.label.boundingRect()))
+    mid = axis.mapRectToParent(axis.boundingRect()).center().y()
+    assert abs(span.center().y() - mid) < 6

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QFontMetrics
 
 from workbench.core.visuals import MelImage, WaveformPyramid, hz_to_mel, symmetric_levels
 
@@ -92,6 +92,9 @@ class _Row:
         font = QFont(left.label.font())
         font.setPointSize(8)
         left.label.setFont(font)
+        self.title = label
+        self.title_metrics = QFontMetrics(font)
+        self.vb.sigResized.connect(lambda *_: self.fit_title())
         # Only the bottom row shows the time axis; hidden axes cost nothing when panning.
         self.plot.hideAxis("bottom")
         self.playhead = pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen(PLAYHEAD, width=2))
@@ -107,6 +110,22 @@ class _Row:
         self.message.setPos(8, 4)
         self.stretch = stretch
         self.view = view
+
+    def set_title(self, text: str) -> None:
+        self.title = text
+        self.fit_title()
+
+    def fit_title(self) -> None:
+        """The row's title, without its unit in parentheses when the row is too short for all of it (the
+        rotated text would run into the next row's title)."""
+        text = self.title
+        h = self.vb.height()
+        if h > 0 and self.title_metrics.horizontalAdvance(text) > h - 4 and " (" in text:
+            text = text.split(" (")[0]
+        axis = self.plot.getAxis("left")
+        if text != axis.labelText:
+            axis.setLabel(text, color="#cfcfcf")
+            axis.resizeEvent(None)  # re-centres the rotated title (pyqtgraph places it only on a resize)
 
 
 class TimelineView(pg.GraphicsLayoutWidget):
@@ -280,7 +299,7 @@ class TimelineView(pg.GraphicsLayoutWidget):
         n = len(features)
         every = max(1, math.ceil(n / 16))
         r.plot.getAxis("left").setTicks([[(i + 0.5, f"#{int(features[i])}") for i in range(0, n, every)], []])
-        r.plot.getAxis("left").setLabel(f"Top {n} features", color="#cfcfcf")
+        r.set_title(f"Top {n} features")
 
     def set_feature_lines(self, times: np.ndarray, series: Sequence[tuple[int, str, np.ndarray, np.ndarray | None]]) -> None:
         """series: (feature, name, original, steered or None), in units of the feature's maximum."""
@@ -311,7 +330,7 @@ class TimelineView(pg.GraphicsLayoutWidget):
         (e.g. "probe", "measured") goes into the legend."""
         r = self.rows["prop"]
         self.prop_name = label
-        r.plot.getAxis("left").setLabel(label, color="#cfcfcf")
+        r.set_title(label)
         r.plot.getAxis("left").setTicks(ticks)
         self.prop_a.setData(times, a)
         show_b = b is not None

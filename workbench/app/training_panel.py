@@ -42,7 +42,7 @@ from workbench.core.jobs import format_seconds
 from workbench.core.sae_bridge import ARCHITECTURES, TrainRequest, run_training
 from workbench.core.userdirs import cache_dir
 
-PLOTS_ROOM = 300  # px the live plots get first during and after a run, when the panel is short
+PLOTS_ROOM = 240  # px the live plots get first during and after a run, when the panel is short
 QWIDGETSIZE_MAX = (1 << 24) - 1
 METRICS = [("loss", "Loss"), ("fvu", "FVU"), ("l0", "L0"), ("dead_fraction", "Dead fraction")]
 
