@@ -251,3 +251,42 @@ def test_a_bad_file_on_the_command_line_still_opens_the_defaults(qtbot: Any, tmp
     assert [k for k, _ in captured_dialogs] == ["critical"] and "nope.wav" in captured_dialogs[0][1]
     assert win.ws.analysis is not None and win.ws.analysis.name == "demo clip"
     win.close()
+
+
+def test_a_too_strong_edit_is_limited_and_the_status_bar_says_so(window: MainWindow, qtbot: Any, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tiny test codec cannot get loud (its output stays near -24 dBFS), so the ceiling is lowered to
+    -40 dBFS instead: the limiter then works as hard as a too-strong edit would make it."""
+    import functools
+
+    import workbench.app.main_window as mw
+    from workbench.core.audio import load_audio
+    from workbench.core.limiter import PeakLimiter, limit
+
+    win = window
+    ceiling = 10 ** (-40 / 20)
+    eng = win.engine
+    eng.limiter = PeakLimiter(eng.sample_rate, eng.channels, ceiling_db=-40.0)
+    monkeypatch.setattr(mw, "limit", functools.partial(limit, ceiling_db=-40.0))
+    feat = int(np.argmax(win.ws.analysis.summary.clip_mean))
+    win.add_slider(feat)
+    win.set_edit(Edit(feat, "scale", 2.0))
+    wait_steered(qtbot, win)
+    steered = win.ws.steered.clip.samples
+    assert np.abs(steered).max() > 4 * ceiling
+    win._set_silent(True)  # no device here: the clock drives the same callback and limiter
+    assert not win.limiter_label.isVisible()
+    win.toggle_play()
+    qtbot.waitUntil(lambda: win.limiter_label.isVisible(), timeout=5000)
+    assert win.limiter_label.text().startswith("limiter: −") and win.limiter_label.text().endswith(" dB")
+    assert eng.limiter_reduction_db > 3
+    win.stop()
+    assert not win.limiter_label.isVisible()
+    out = tmp_path / "loud.wav"
+    task = win.export(str(out))
+    with qtbot.waitSignal(task.ended, timeout=15_000):
+        pass
+    y = load_audio(out).samples
+    assert np.abs(y).max() <= ceiling * (1 + 1e-6) and len(y) == len(steered)
+    assert task.outcome == "succeeded" and "limiter: up to" in task.result  # shown in the status bar
+    assert win.statusBar().currentMessage() == task.result

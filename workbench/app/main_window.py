@@ -50,6 +50,7 @@ from workbench.core.codecs import codec_ids, get_codec
 from workbench.core.codecs.base import Codec
 from workbench.core.errors import WorkbenchError
 from workbench.core.jobs import JobControl
+from workbench.core.limiter import limit, summary
 from workbench.core.playback import PlaybackEngine, PlaybackError, list_output_devices
 from workbench.core.resources import default_sae_dir
 from workbench.core.sae_bridge import AUDIO_EXTENSIONS, LoadedSAE, check_sae_folder, load_sae
@@ -76,6 +77,7 @@ KEEP = "<keep>"
 DEFAULT = "<default>"
 DEMO = "<demo>"
 MAX_LINES = 8
+LIMITER_SHOW_DB = 3.0  # the status bar names the limiter while it takes more than this
 AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff *.m4a *.opus);;All files (*)"
 
 
@@ -262,11 +264,15 @@ class MainWindow(QMainWindow):
         # Status bar
         self.status_info = QLabel("")
         self.device_label = QLabel("")
+        self.limiter_label = QLabel("")  # shown while the output limiter takes more than LIMITER_SHOW_DB
+        self.limiter_label.setStyleSheet("color: #ffb347;")
+        self.limiter_label.hide()
         self.busy = QProgressBar()
         self.busy.setMaximumWidth(160)
         self.busy.setRange(0, 1000)
         self.busy.hide()
         self.statusBar().addPermanentWidget(self.busy)
+        self.statusBar().addPermanentWidget(self.limiter_label)
         self.statusBar().addPermanentWidget(self.device_label)
         self.statusBar().addPermanentWidget(self.status_info)
 
@@ -722,6 +728,18 @@ class MainWindow(QMainWindow):
         pos = eng.position
         self.timeline.set_playhead(pos, follow=eng.is_playing)
         self.transport.set_time(pos, a.duration)
+        self._show_limiter(eng.limiter_reduction_db)
+
+    def _show_limiter(self, db: float) -> None:
+        """The status-bar notice while the output limiter turns the sound down by more than a few dB."""
+        if db > LIMITER_SHOW_DB:
+            self.limiter_label.setText(f"limiter: −{db:.0f} dB")
+            self.limiter_label.setToolTip(
+                f"The output limiter is turning the sound down by {db:.0f} dB to keep its peaks at −1 dBFS: "
+                "the edit makes the audio much louder than the original. Reduce it to hear it undistorted.")
+            self.limiter_label.show()
+        elif self.limiter_label.isVisible():
+            self.limiter_label.hide()
 
     def _on_engine_state(self, state: str, message: str) -> None:
         if state in ("ended", "stopped", "paused", "error"):
@@ -882,10 +900,13 @@ class MainWindow(QMainWindow):
 
         def job(j: JobControl) -> str:
             clip: AudioClip = run_steer(req, j).clip
-            return str(save_audio(path, clip))
+            y, lim = limit(clip.samples, clip.sample_rate)  # peaks at -1 dBFS, as playback
+            p = save_audio(path, AudioClip(y, clip.sample_rate))
+            said = summary(lim)
+            return f"exported {p}" + (f" (limiter: {said})" if said else "")
 
         t = Task(job, "export")
-        t.succeeded.connect(lambda p: self.statusBar().showMessage(f"exported {p}", 8000))
+        t.succeeded.connect(lambda msg: self.statusBar().showMessage(msg, 8000))
         t.failed.connect(lambda m: self.report_error(f"export failed: {m}"))
         return t.start_task()
 
