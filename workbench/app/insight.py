@@ -87,7 +87,7 @@ class FeatureInsight(QObject):
         else:
             win.tabifyDockWidget(win.steering_dock, self.dashboard_dock)
             win.steering_dock.raise_()
-            win.resizeDocks([win.features_dock, win.steering_dock], [400, 480], Qt.Orientation.Vertical)
+            win.resizeDocks([win.features_dock, win.steering_dock], [440, 440], Qt.Orientation.Vertical)
         win.resizeDocks([win.features_dock], [540], Qt.Orientation.Horizontal)
         win.features_dock.raise_()
 

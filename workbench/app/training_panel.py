@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.app.timeline import SparseLabelAxis
 from workbench.app.worker import Task
 from workbench.core.errors import WorkbenchError
 from workbench.core.jobs import format_seconds
@@ -205,13 +206,15 @@ class TrainingPanel(QWidget):
         self.plots.setBackground("#161616")
         self.plots.setMinimumHeight(190)
         for i, (key, title) in enumerate(METRICS):
-            p = self.plots.addPlot(row=i // 2, col=i % 2)
-            p.setTitle(title, size="8pt", color="#cfcfcf")
+            p = self.plots.addPlot(row=i // 2, col=i % 2, axisItems={"left": SparseLabelAxis("left")})
+            # The metric names the y-axis (a title row above each plot would take the height a short
+            # dock needs for the curves); "step" names the x-axis once per column, under the bottom row.
+            p.setLabel("left", title, color="#cfcfcf", size="8pt")
             p.showGrid(x=True, y=True, alpha=0.2)
             p.setMenuEnabled(False)
             p.hideButtons()
-            p.getAxis("left").setWidth(40)
-            if i >= 2:  # one x-axis title per column, under the bottom row
+            p.getAxis("left").setWidth(52)
+            if i >= 2:
                 p.setLabel("bottom", "step", color="#999999", size="7pt")
             for ax in ("left", "bottom"):
                 p.getAxis(ax).enableAutoSIPrefix(False)
