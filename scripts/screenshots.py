@@ -11,7 +11,7 @@ Four views, each saved at every --sizes entry (the docks placed as a first launc
 width places them), so the layout can be checked at 1440x900 and 1920x1080:
 
     main-WxH.png      timeline, feature table, feature sliders (A/B)
-    feature-WxH.png   the feature dashboard of one feature
+    feature-WxH.png   the table searched by label, the dashboard of one feature
     probes-WxH.png    probe table, probe steering, the property row (A vs B)
     training-WxH.png  the training panel mid-run
 
@@ -154,11 +154,15 @@ def main(argv: list[str] | None = None) -> int:
     win.seek(0.4 * a.duration)
     shoot("main", [win.features_dock, win.steering_dock])
 
-    # 2. The dashboard of one feature, as after clicking its row in the table.
+    # 2. The dashboard of one feature, as after searching the table by label and clicking a row.
     if top:
         f = top[1] if len(top) > 1 else top[0]
+        lab = sae.labels.get(f) if sae is not None else None
+        if lab is not None and lab.label != "unexplained":
+            win.table.search.setText(" ".join(lab.label.split()[:2]))  # e.g. "pitch class"
         win.ws.set_selected([f])
         shoot("feature", [win.features_dock, ins.dashboard_dock])
+        win.table.search.clear()
 
     # 3. Probes: the accuracy table, and one probe-steering slider moved (feature sliders removed, so B
     # is the probe edit alone); the timeline's last row plots that property for A and B.
