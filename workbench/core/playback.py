@@ -154,6 +154,11 @@ class PlaybackEngine:
         self._ahead = np.zeros((max(1, self.limiter.latency), self.channels), np.float32)
         self._limiter_reset = False  # set by a restart, done by the callback (which owns the limiter)
         self._lock = threading.Lock()
+        # Held while a stream is stopped and closed, by whichever thread does it (the end-of-clip thread,
+        # close(), pause(), a device failure): close() then waits for a stop already under way, so the
+        # interpreter never exits (PortAudio's Pa_Terminate) while another thread is inside
+        # Pa_StopStream, which deadlocked at exit under load.
+        self._output_lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         # Stream state (written by the decode thread, read by the callback; ints are atomic in CPython).
         self._read = 0
@@ -344,13 +349,14 @@ class PlaybackEngine:
         self._watchdog.start()
 
     def _stop_output(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.stop()
-                stream.close()
-            except Exception:
-                pass
+        with self._output_lock:
+            stream, self._stream = self._stream, None
+            if stream is not None:
+                try:
+                    stream.stop()
+                    stream.close()
+                except Exception:
+                    pass
         clock, self._clock = self._clock, None
         if clock is not None and clock is not threading.current_thread():
             clock.join(timeout=1.0)
@@ -382,19 +388,20 @@ class PlaybackEngine:
     def _device_failed(self, stream: Any, how: str) -> None:
         """The output failed under us: stop, close the stream, re-read the devices, tell the listeners
         once. Clip, edits and position are kept; Play works again once a device is there."""
-        with self._lock:
-            if self._stream is not stream or not self._playing:
-                return  # already handled, or stopped on purpose
-            self._playing = False
-            self._stream = None
-        try:
-            stream.abort()
-        except Exception:
-            pass
-        try:
-            stream.close()
-        except Exception:
-            pass
+        with self._output_lock:
+            with self._lock:
+                if self._stream is not stream or not self._playing:
+                    return  # already handled, or stopped on purpose
+                self._playing = False
+                self._stream = None
+            try:
+                stream.abort()
+            except Exception:
+                pass
+            try:
+                stream.close()
+            except Exception:
+                pass
         name = self.device.name if self.device is not None else "?"
         self._refresh_device()
         tail = "" if self.device is not None else "; it is no longer available (playing silently is possible)"
