@@ -207,7 +207,7 @@ def _steering_eval(codec: Any, sae: Any, ps: Any, held: list[Any], sr: int, alph
     from workbench.core.audio import load_audio
     from workbench.core.steering import ProbeEdit, SteeringContext, apply_edits
 
-    ctx = SteeringContext.from_sae(sae, codec.frame_rate)
+    ctx = SteeringContext.from_sae(sae, codec.frame_rate, getattr(codec, "loudness_channel", None))
     ctx._cache["probes"] = ps  # the probes just trained (not necessarily saved in the folder)
     rng = np.random.default_rng(seed + 7)
     order = rng.permutation(len(held))

@@ -75,7 +75,8 @@ def prepare(args: argparse.Namespace) -> tuple[Any, Any, Any, Any, list[Any]]:
         if sae is not None and e.feature >= sae.d_sae:
             raise UsageError(f"feature {e.feature} does not exist (this SAE has {sae.d_sae} features)")
     z, samples = encode_file(args.audio, codec)
-    ctx = SteeringContext.from_sae(sae, codec.frame_rate) if sae is not None else None
+    ctx = (SteeringContext.from_sae(sae, codec.frame_rate, getattr(codec, "loudness_channel", None))
+           if sae is not None else None)
     return codec, samples, z, ctx, edits
 
 

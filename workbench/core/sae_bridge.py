@@ -71,14 +71,15 @@ class LoadedSAE:
         parts = [np.asarray(self.model.encode_np(z[a : a + chunk]), np.float32) for a in range(0, len(z), chunk)]
         return np.concatenate(parts) if parts else np.zeros((0, self.d_sae), np.float32)
 
-    def steering_context(self, frame_rate: float) -> SteeringContext:
+    def steering_context(self, frame_rate: float, loudness_channel: int | None = None) -> SteeringContext:
         w = self.model.W_dec
         w = w.detach().cpu().numpy() if hasattr(w, "detach") else np.asarray(w)
         prenorm = self.architecture == "relu-rmsnorm"
         mx = self.prenorm_max if prenorm and self.prenorm_max is not None else self.max_activation
         mx = np.where(np.isfinite(mx) & (mx > 0), mx, 1.0)
         sae = _PrenormSteering(self.model) if prenorm else self.model
-        return SteeringContext(sae, np.asarray(w, np.float32), mx.astype(np.float32), float(frame_rate), prenorm)
+        return SteeringContext(sae, np.asarray(w, np.float32), mx.astype(np.float32), float(frame_rate), prenorm,
+                               loudness_channel=loudness_channel)
 
     def check_codec(self, codec_id: str, latent_dim: int) -> None:
         if self.d_in != latent_dim:

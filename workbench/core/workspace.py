@@ -163,7 +163,7 @@ class Workspace:
         if self.sae is None or self.codec is None:
             return None
         if self._ctx is None:
-            self._ctx = self.sae.steering_context(self.codec.frame_rate)
+            self._ctx = self.sae.steering_context(self.codec.frame_rate, getattr(self.codec, "loudness_channel", None))
         return self._ctx
 
     @property

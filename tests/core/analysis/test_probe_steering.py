@@ -177,3 +177,40 @@ def test_cli_probe_then_steer(capsys: pytest.CaptureFixture[str], monkeypatch: p
         rc = main(bad)
         out, err = capsys.readouterr()
         assert rc == 2 and err.count("error: ") == 1 and "Traceback" not in err, (bad, err)
+
+
+def test_probe_edits_go_both_ways_and_keep_the_loudness_channel(tiny_codec: DefaultCodec, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(d, "crepe_pitch", _fake_crepe)
+    folder = make_random_sae(tmp_path / "sae", tiny_codec.latent_dim, 48, k=6)
+    sae = load_sae(folder)
+    frames = collect_frames(tiny_codec, sae, _clips(tiny_codec.sample_rate))
+    save_probes(fit_probes(frames, sae, test_fraction=0.3, baselines=False, properties=("loudness", "timbre")), folder)
+    sae = load_sae(folder)
+    probe = load_probes(folder).probe("loudness")
+    x = sine_burst(300.0, 0.05, 0.0, 1.0, 1.0, tiny_codec.sample_rate)
+    z = tiny_codec.encode(AudioClip(x[:, None], tiny_codec.sample_rate))
+    cur = probe.predict(sae.encode_np(z)).mean()
+    ctx = SteeringContext.from_sae(sae, tiny_codec.frame_rate)
+    # The default direction (target row minus the current class's row) moves the class down for a
+    # negative target and up for a positive one, read back through the codec latents and the SAE.
+    assert steering.PROBE_DIRECTION == "contrast"
+    down = probe.predict(sae.encode_np(apply_edits(z, [parse_edit("probe:loudness=-3:0.5")], ctx))).mean()
+    up = probe.predict(sae.encode_np(apply_edits(z, [parse_edit("probe:loudness=+3:0.5")], ctx))).mean()
+    assert down < cur < up, (down, cur, up)
+    # A codec loudness channel: timbre edits leave it exactly as it was, loudness edits move it, and a
+    # feature edit beside a timbre edit still changes it as it would alone.
+    ch = tiny_codec.latent_dim - 1
+    held = SteeringContext.from_sae(sae, tiny_codec.frame_rate, loudness_channel=ch)
+    t = parse_edit("probe:timbre=+4:0.5")
+    free, kept = apply_edits(z, [t], ctx), apply_edits(z, [t], held)
+    assert not np.allclose(free[:, ch], z[:, ch])  # the edit would have moved it
+    np.testing.assert_array_equal(kept[:, ch], z[:, ch])
+    others = [i for i in range(z.shape[1]) if i != ch]
+    np.testing.assert_allclose(kept[:, others], free[:, others], atol=1e-5)
+    loud = apply_edits(z, [parse_edit("probe:loudness=+3:0.5")], held)
+    np.testing.assert_allclose(loud, apply_edits(z, [parse_edit("probe:loudness=+3:0.5")], ctx), atol=1e-6)
+    feat = parse_edit("1:scale=3")
+    mixed = apply_edits(z, [feat, t], held)
+    alone = apply_edits(z, [feat], held)
+    np.testing.assert_allclose(mixed[:, ch], alone[:, ch], atol=1e-5)

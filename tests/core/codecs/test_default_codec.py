@@ -138,7 +138,7 @@ def test_energy_latent_keeps_loudness_even_with_random_weights(tmp_path: Path) -
     from workbench.core.codecs.default_eval import frame_rms_db
 
     codec = DefaultCodec(_energy_codec_dir(tmp_path / "c"))
-    assert codec.latent_dim == 17
+    assert codec.latent_dim == 17 and codec.loudness_channel == 16
     sr = codec.sample_rate
     t = np.arange(sr) / sr
     envelope = np.interp(t, [0, 0.3, 0.6, 1.0], [0.02, 0.5, 0.05, 0.3])

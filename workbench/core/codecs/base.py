@@ -27,6 +27,9 @@ class Codec(ABC):
     latent_kind: str = "continuous"
     context_frames: int = 0
     lookahead_frames: int = 0
+    # The latent channel that carries the frame's level, when the codec has one (the default codec's
+    # measured log-energy, EnCodec 48 kHz's log gain): probe edits of other properties keep it as it was.
+    loudness_channel: int | None = None
 
     @property
     def frame_rate(self) -> float:

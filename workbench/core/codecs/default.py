@@ -121,6 +121,7 @@ class DefaultCodec(Codec):
         self.sample_rate = cfg.sample_rate
         self.hop_length = cfg.hop
         self.latent_dim = cfg.code_dim
+        self.loudness_channel = cfg.code_dim - 1 if cfg.energy_latent else None
         # Output frame t needs spectral frames t-1..t+1 (window = 4 hops), each of which needs
         # dec_radius frames of latents around it.
         self.context_frames = cfg.dec_radius + 2

@@ -505,6 +505,7 @@ class Encodec48Codec(EncodecCodec):
     OVERLAP_FRAMES = 2
     STRIDE_FRAMES = CHUNK_FRAMES - OVERLAP_FRAMES
     GAIN_CHANNEL = EMBED_DIM
+    loudness_channel = EMBED_DIM
     SCALE_EPS = 1e-8
     CACHE_CHUNKS = 8
     context_frames = CHUNK_FRAMES - 1
