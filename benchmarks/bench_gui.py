@@ -31,7 +31,7 @@ t0 = float(sys.argv[1])
 from workbench.app.main import make_app
 from workbench.app.main_window import MainWindow
 app = make_app()
-w = MainWindow(use_audio_device=False, dialogs=False)
+w = MainWindow(use_audio_device=False, dialogs=False, warm_up=True)
 w.show()
 t_window = time.time() - t0
 w.start()
@@ -65,7 +65,7 @@ def bench_stall(steps: int) -> dict[str, float]:
     app = make_app()
     assert isinstance(app, QApplication)
     QMessageBox.question = staticmethod(lambda *a, **k: QMessageBox.StandardButton.No)  # type: ignore[method-assign]
-    w = MainWindow(use_audio_device=False, dialogs=False)
+    w = MainWindow(use_audio_device=False, dialogs=False, warm_up=True)
     w.show()
     w.start()
     while w.loading:

@@ -35,12 +35,21 @@ def test_training_reports_progress_keeps_gui_responsive_and_loads(window: MainWi
     timer.start()
     progress: list[float] = []
     win.training.progress.valueChanged.connect(progress.append)
+    import workbench.core.codecs as codecs  # train_sae imports get_codec from here when it needs one
+
+    used: list[Any] = []
+    orig = codecs.get_codec
+    codecs.get_codec = lambda *a, **k: used.append(a) or orig(*a, **k)  # type: ignore[assignment]
     try:
         with qtbot.waitSignal(win.loadFinished, timeout=60_000) as sig:  # "Load it now?" → Yes → loaded
             win.training.start()
             assert win.training.running
+            # The run encodes with the window's codec (the same one the panel asks for): no second load.
+            assert win.training.task is not None
     finally:
         timer.stop()
+        codecs.get_codec = orig  # type: ignore[assignment]
+    assert used == [], used
     assert sig.args == [True]
     assert any(k == "question" for k, _ in captured_dialogs)
     assert win.ws.sae is not None and win.ws.sae.d_sae == 16 and not win.ws.sae_is_default
@@ -91,3 +100,20 @@ def test_bad_training_settings_are_explained(window: MainWindow, captured_dialog
     p.start()
     assert not p.running
     assert any("choose audio files" in t for k, t in captured_dialogs if k == "critical")
+
+
+def test_first_load_can_warm_up_the_training_engine(qtbot: Any, monkeypatch: Any) -> None:
+    import workbench.core.sae.pipeline as pipeline
+
+    calls: list[int] = []
+    monkeypatch.setattr(pipeline, "warm_up", lambda: calls.append(1))
+    win = MainWindow(use_audio_device=False, dialogs=False, warm_up=True)
+    qtbot.addWidget(win)
+    with qtbot.waitSignal(win.loadFinished, timeout=60_000):
+        win.start()
+    assert calls == [1]
+    with qtbot.waitSignal(win.loadFinished, timeout=60_000):  # later loads do not
+        win.open_audio(str(Path(__file__).parent / "missing.wav"))  # fails: nothing else changes
+    assert calls == [1]
+    win.shutdown()
+    win.close()

@@ -93,7 +93,7 @@ def run_app(audio: str | None = None, codec: str | None = None, sae: str | None 
     app = make_app()
     previous_handler = _route_qt_messages()
     settings = load_settings()
-    win = MainWindow(settings, use_audio_device=not smoke_test, dialogs=not smoke_test)
+    win = MainWindow(settings, use_audio_device=not smoke_test, dialogs=not smoke_test, warm_up=not smoke_test)
     hook = ExceptionHook(win)
     hook.install()
     try:

@@ -100,6 +100,7 @@ class LoadRequest:
     cur_sae: LoadedSAE | None = None
     cur_sae_default: bool = False
     cur_analysis: ClipAnalysis | None = None
+    warm_up: bool = False  # also import the training engine (first load of the app)
 
 
 @dataclass
@@ -164,6 +165,13 @@ def run_load(req: LoadRequest, job: JobControl) -> LoadResult:
             clip, name = load_clip(path, codec), path.name
         job.check()
         analysis = analyze(clip, codec, sae, path, name, job)
+    if req.warm_up:
+        # Imports hold the interpreter lock (torch.optim alone pulls in ~900 modules): done here, while the
+        # window says "loading", rather than when a training run starts (a 0.6 s stall of the event loop).
+        from workbench.core.sae.pipeline import warm_up
+
+        job.progress(0.95, "preparing the training engine")
+        warm_up()
     job.progress(1.0, "")
     return LoadResult(req, codec_id, codec, sae, is_default, analysis, notes)
 
@@ -213,10 +221,14 @@ class MainWindow(QMainWindow):
     engineState = Signal(str, str)
     loadFinished = Signal(bool)  # True on success (tests and the smoke test wait on it)
 
-    def __init__(self, settings: Settings | None = None, use_audio_device: bool = True, dialogs: bool = True) -> None:
+    def __init__(self, settings: Settings | None = None, use_audio_device: bool = True, dialogs: bool = True,
+                 warm_up: bool = False) -> None:
         super().__init__()
         self.settings = settings or Settings()
         self.use_audio_device = use_audio_device
+        # Import the training engine during the first load (the app does; tests leave it off): a training
+        # run then starts without stalling the event loop.
+        self.warm_up = warm_up
         self.dialogs = dialogs
         self.errors: list[str] = []
         self.ws = Workspace()
@@ -232,6 +244,10 @@ class MainWindow(QMainWindow):
         self.table = FeatureTable()
         self.steering = SteeringPanel()
         self.training = TrainingPanel()
+        # The training run encodes with the codec already loaded when it is the one the panel asks for.
+        self.training.codec_provider = lambda cid, latent: (
+            self.ws.codec if self.ws.codec is not None and cid == self.ws.codec_id
+            and latent == getattr(self.ws.codec, "latent_kind", "continuous") else None)
         self.transport = Transport(self)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.transport)
         self.features_dock = self._dock("Features", self.table, Qt.DockWidgetArea.RightDockWidgetArea)
@@ -419,7 +435,7 @@ class MainWindow(QMainWindow):
     def start(self, audio: str | None = None, codec: str | None = None, sae: str | None = None) -> None:
         """The first load: CLI arguments, else the defaults and the demo clip."""
         self.request_load(LoadRequest(codec or self.settings.codec or "default",
-                                      sae if sae else DEFAULT, audio if audio else DEMO))
+                                      sae if sae else DEFAULT, audio if audio else DEMO, warm_up=self.warm_up))
 
     def request_load(self, req: LoadRequest) -> None:
         req.cur_codec_id, req.cur_codec = self.ws.codec_id, self.ws.codec

@@ -8,6 +8,7 @@ All the work is `workbench.core.sae_bridge.run_training`; this file only collect
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,7 @@ class TrainingPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.task: Task | None = None
+        self.codec_provider: Callable[[str, str], Any] | None = None  # (codec id, latent kind) -> loaded codec
         self.history: dict[str, list[float]] = {}
         self.last_result: str | None = None
         # Inputs
@@ -284,6 +286,8 @@ class TrainingPanel(QWidget):
         if self.task is not None:
             return
         req = self.request()
+        if self.codec_provider is not None:
+            req.loaded_codec = self.codec_provider(req.codec, req.latent)
         try:
             req.validate()
         except WorkbenchError as exc:

@@ -195,6 +195,7 @@ class TrainRequest:
     out_dir: str
     seed: int = 0
     max_files: int = 2000
+    loaded_codec: Any = None  # the app's codec object when it is the one asked for (not reloaded)
 
     def validate(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -290,8 +291,9 @@ def run_training(req: TrainRequest, job: JobControl) -> Path:
         step = int(m.get("step", 0))
         job.progress(share + (1 - share) * 0.97 * step / req.steps, f"training step {step}/{req.steps}")
 
-    job.progress(0.0, f"loading codec {req.codec}")
-    tj = TrainJob(inputs=inputs, output=out, codec_id=req.codec,
+    if req.loaded_codec is None:
+        job.progress(0.0, f"loading codec {req.codec}")
+    tj = TrainJob(inputs=inputs, output=out, codec_id=req.codec, codec=req.loaded_codec,
                   latent=None if req.latent in ("", "continuous") else req.latent,
                   train=train, cache_dir=str(cache_dir()), audio_clips=2, audio_seconds=2.0)
     try:

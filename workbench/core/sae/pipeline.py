@@ -32,6 +32,7 @@ class TrainJob:
     latent: str | None = None
     weights: str | None = None
     train: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields except d_in
+    codec: Any = None  # an already loaded codec (the app's) to use instead of loading codec_id
     resume: bool = False
     state_dir: Path | None = None
     cache_dir: str | None = None
@@ -70,7 +71,7 @@ def train_sae(
     control = control or TrainControl()
     if ctx.active:
         local_batch_size(int(job.train.get("batch_size", TrainConfig.batch_size)), ctx)
-    codec = get_codec(job.codec_id, latent=job.latent, weights=job.weights)
+    codec = job.codec if job.codec is not None else get_codec(job.codec_id, latent=job.latent, weights=job.weights)
     if ctx.active and not ctx.is_local_main:
         ctx.barrier()  # this node's first rank builds the store; then it is a cache hit here
     store = build_store(job.inputs, codec, cache_dir=job.cache_dir, val_fraction=job.val_fraction,
@@ -169,3 +170,22 @@ def summary_line(s: dict[str, Any]) -> str:
     if a.get("stft_distance") is not None:
         parts.append(f"audio STFT distance {a['stft_distance']:.3f}, SNR {a['snr_db']:.1f} dB")
     return ", ".join(parts)
+
+
+def warm_up() -> None:
+    """Import what a training run needs and take one optimizer step on a dummy parameter.
+
+    Imports hold the interpreter lock: torch.optim pulls in torch._dynamo, sympy and ~870 more modules.
+    Done when a run starts, that stalled the app's event loop for up to 0.6 s (benchmarks/bench_gui.py);
+    the app calls this in its first load, while the window says "loading".
+    """
+    import torch
+
+    from workbench.core.data import synth  # noqa: F401  (the synthetic corpus of the training panel)
+    from workbench.core.sae import store  # noqa: F401
+
+    p = torch.nn.Parameter(torch.zeros(4))
+    opt = torch.optim.Adam([p], lr=1e-3, foreach=True)
+    p.grad = torch.ones(4)
+    opt.step()
+
