@@ -114,3 +114,19 @@ def test_descriptor_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
         np.testing.assert_array_equal(v, b.to_arrays()[k])
     with pytest.raises(AssertionError):  # other audio: a different key
         cached_frame_descriptors(x * 0.5, 24000, 75.0, 30)
+
+
+def test_without_pitch_skips_crepe_and_keeps_level_and_centroid(monkeypatch: pytest.MonkeyPatch) -> None:
+    sr, fr = 24000, 75.0
+    t = np.arange(sr) / sr
+    x = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    full = d.frame_descriptors(x, sr, fr, 75)
+
+    def no_crepe(*a: object, **k: object) -> None:
+        raise AssertionError("CREPE ran")
+
+    monkeypatch.setattr(d, "crepe_pitch", no_crepe)
+    fast = d.frame_descriptors(x, sr, fr, 75, with_pitch=False)
+    np.testing.assert_array_equal(fast.rms_db, full.rms_db)
+    np.testing.assert_array_equal(fast.centroid_hz, full.centroid_hz)
+    assert np.isnan(fast.pitch_hz).all() and not np.isnan(full.pitch_hz[10:-10]).any()

@@ -237,8 +237,11 @@ def frame_descriptors(
     frame_rate: float,
     num_frames: int,
     crepe_model: str = "tiny",
+    with_pitch: bool = True,
 ) -> FrameDescriptors:
-    """Descriptors of `num_frames` codec frames of mono `audio`; frame t is centred at t / frame_rate s."""
+    """Descriptors of `num_frames` codec frames of mono `audio`; frame t is centred at t / frame_rate s.
+
+    ``with_pitch=False`` skips CREPE (the slow part): pitch is then NaN (unvoiced) and periodicity 0."""
     x = np.asarray(audio, np.float32)
     if x.ndim == 2:
         x = x.mean(axis=1) if x.shape[1] <= 8 else x.mean(axis=0)
@@ -276,11 +279,11 @@ def frame_descriptors(
     # Pitch: CREPE at 16 kHz, windows centred on the same instants.
     from workbench.core.audio import resample
 
-    x16 = resample(x[:, None], int(sample_rate), CREPE_RATE)[:, 0] if sample_rate != CREPE_RATE else x
+    x16 = x if (sample_rate == CREPE_RATE or not with_pitch) else resample(x[:, None], int(sample_rate), CREPE_RATE)[:, 0]
     c16 = np.rint(t_sec * CREPE_RATE).astype(np.int64)
     pitch = np.full(T, np.nan, np.float32)
     per = np.zeros(T, np.float32)
-    todo = np.flatnonzero(~silent)
+    todo = np.flatnonzero(~silent) if with_pitch else np.zeros(0, np.int64)
     if todo.size:
         p, q = crepe_pitch(x16, c16[todo], crepe_model)
         per[todo] = q

@@ -404,7 +404,7 @@ def property_track(prop: str, source: str, clip: Any, codec: Any, num_frames: in
             a = max(0, f0 - ctx)  # first frame measured; its centre is where the audio cut starts
             s0 = int(round(a * sr / fr))
             s1 = min(x.shape[0], int(round((f1 + ctx) * sr / fr)))
-            d = desc.frame_descriptors(x[s0:s1], sr, fr, f1 - a, crepe_model)
+            d = desc.frame_descriptors(x[s0:s1], sr, fr, f1 - a, crepe_model, with_pitch=prop == "pitch")
             parts.append(descriptor_values(prop, d)[f0 - a :])
         out = np.concatenate(parts) if parts else np.zeros(0)
     else:
