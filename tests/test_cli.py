@@ -149,7 +149,7 @@ def test_decode_of_too_loud_latents_is_limited_unless_no_limit(capsys: Cap, outd
     rc, out, err = run(capsys, "decode", z_path, "-o", outdir / "raw.wav", "--no-limit")
     assert rc == 0, err
     raw, _ = sf.read(str(outdir / "raw.wav"), dtype="float32")
-    assert np.abs(raw).max() > CEILING and "limiter" not in err
+    assert np.abs(raw).max() > 25.0 and "limiter" not in err  # the raw decode, at its own level (float WAV)
 
 
 def test_steer_with_a_huge_edit_writes_a_limited_file_unless_no_limit(capsys: Cap, good_wav: Path,

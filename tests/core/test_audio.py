@@ -27,6 +27,7 @@ from workbench.core.audio import (
     audio_info,
     iter_blocks,
     load_audio,
+    open_audio_writer,
     resample,
     save_audio,
 )
@@ -655,3 +656,24 @@ def test_bad_target_layout_is_an_audio_error(tmp_path: Path) -> None:
             load_audio(p, **kwargs)
     with pytest.raises(AudioError):
         list(iter_blocks(p, 0.0))
+
+
+def test_float_wav_keeps_any_level_and_integer_formats_clip(tmp_path: Path) -> None:
+    x = (3.0 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)).astype(np.float32)[:, None]
+    save_audio(tmp_path / "f.wav", AudioClip(x, 16000))  # FLOAT by default: the samples as they are
+    y, _ = sf.read(str(tmp_path / "f.wav"), dtype="float32")
+    np.testing.assert_array_equal(y, x[:, 0])
+    save_audio(tmp_path / "i.wav", AudioClip(x, 16000), subtype="PCM_16")
+    save_audio(tmp_path / "c.flac", AudioClip(x, 16000))
+    for name in ("i.wav", "c.flac"):
+        y, _ = sf.read(str(tmp_path / name), dtype="float32")
+        assert np.abs(y).max() <= 1.0 and np.abs(y).max() > 0.99, name
+    with open_audio_writer(tmp_path / "s.wav", 16000, 1) as w:
+        w.write(x[:8000])
+        w.write(x[8000:])
+    y, _ = sf.read(str(tmp_path / "s.wav"), dtype="float32")
+    np.testing.assert_array_equal(y, x[:, 0])
+    with open_audio_writer(tmp_path / "s.flac", 16000, 1) as w:
+        w.write(x)
+    y, _ = sf.read(str(tmp_path / "s.flac"), dtype="float32")
+    assert np.abs(y).max() <= 1.0

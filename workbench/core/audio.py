@@ -547,6 +547,12 @@ def _default_subtype(fmt: str) -> str:
     return "FLOAT" if fmt == "WAV" else ("PCM_24" if fmt == "FLAC" else "VORBIS")
 
 
+def _clips(subtype: str) -> bool:
+    """Integer and lossy encodings hold [-1, 1] only, so samples are clipped to it; float WAV keeps any
+    level (a `--no-limit` export is the raw decode, however loud)."""
+    return subtype.upper() not in ("FLOAT", "DOUBLE")
+
+
 def save_audio(path: str | os.PathLike[str], clip: AudioClip, subtype: str | None = None) -> Path:
     """Write WAV/FLAC/OGG atomically (`workbench.core.fileio.atomic_path`: temp file, fsync, rename).
 
@@ -564,10 +570,11 @@ def save_audio(path: str | os.PathLike[str], clip: AudioClip, subtype: str | Non
         raise AudioError(f"{name}: nothing to write (the audio has no samples)")
     if not np.isfinite(clip.samples).all():
         raise AudioError(f"{name}: refusing to write NaN or infinite samples")
-    data = np.clip(clip.samples, -1.0, 1.0)
+    st = subtype or _default_subtype(fmt)
+    data = np.clip(clip.samples, -1.0, 1.0) if _clips(st) else clip.samples
     try:
         with atomic_path(p) as tmp:
-            sf.write(str(tmp), data, clip.sample_rate, format=fmt, subtype=subtype or _default_subtype(fmt))
+            sf.write(str(tmp), data, clip.sample_rate, format=fmt, subtype=st)
     except Exception as exc:
         if isinstance(exc, AudioError):
             raise
@@ -578,10 +585,11 @@ def save_audio(path: str | os.PathLike[str], clip: AudioClip, subtype: str | Non
 class AudioWriter:
     """Blocks appended to an audio file being written by `open_audio_writer`."""
 
-    def __init__(self, f: Any, path: Path, channels: int) -> None:
+    def __init__(self, f: Any, path: Path, channels: int, clip: bool = True) -> None:
         self._f = f
         self.path = path
         self.channels = channels
+        self.clip = clip
         self.frames = 0
 
     def write(self, block: AudioClip | np.ndarray) -> None:
@@ -593,7 +601,7 @@ class AudioWriter:
         if not np.isfinite(x).all():
             raise AudioError(f"{_show(self.path)}: refusing to write NaN or infinite samples")
         try:
-            self._f.write(np.clip(x, -1.0, 1.0))
+            self._f.write(np.clip(x, -1.0, 1.0) if self.clip else x)
         except Exception as exc:
             raise AudioError(f"{_show(self.path)}: cannot write audio ({_short(exc)})") from None
         self.frames += int(x.shape[0])
@@ -614,15 +622,15 @@ def open_audio_writer(
     name = _show(p)
     if not (MIN_RATE <= int(sample_rate) <= MAX_RATE) or not (1 <= int(channels) <= MAX_CHANNELS):
         raise AudioError(f"{name}: cannot write {channels} channel(s) at {sample_rate} Hz")
+    st = subtype or _default_subtype(fmt)
     try:
         with atomic_path(p) as tmp:
             try:
-                f = sf.SoundFile(str(tmp), "w", int(sample_rate), int(channels),
-                                 subtype or _default_subtype(fmt), format=fmt)
+                f = sf.SoundFile(str(tmp), "w", int(sample_rate), int(channels), st, format=fmt)
             except Exception as exc:
                 raise AudioError(f"{name}: cannot write audio ({_short(exc)})") from None
             with f:
-                w = AudioWriter(f, p, int(channels))
+                w = AudioWriter(f, p, int(channels), clip=_clips(st))
                 yield w
             if w.frames == 0:
                 raise AudioError(f"{name}: nothing to write (the audio has no samples)")
