@@ -188,7 +188,7 @@ def test_property_plot_follows_probe_sliders_and_undo_removes_the_probe_edit(pro
         row.target.setValue(v)
     row.target.sliderReleased.emit()
     edits = [e for e in win.ws.edits if isinstance(e, ProbeEdit)]
-    assert edits == [ProbeEdit(value=DEFAULT_ALPHA, prop="loudness", target=3.0)]
+    assert edits == [ProbeEdit(value=DEFAULT_ALPHA["loudness"], prop="loudness", target=3.0)]
     assert win.undo.count() == undo0 + 1
     wait_steered(qtbot, win)
     assert not np.array_equal(win.ws.steered.clip.samples, a.decoded.samples)
@@ -209,22 +209,22 @@ def test_property_plot_follows_probe_sliders_and_undo_removes_the_probe_edit(pro
     assert np.allclose(tl.prop_a.yData, a1, equal_nan=True)
     # Undo twice: strength back, then no probe edit at all (the slider shows 0, B is gone).
     win.undo_action.trigger()
-    assert [e.value for e in win.ws.edits if isinstance(e, ProbeEdit)] == [DEFAULT_ALPHA]
+    assert [e.value for e in win.ws.edits if isinstance(e, ProbeEdit)] == [DEFAULT_ALPHA["loudness"]]
     win.undo_action.trigger()
     assert not any(isinstance(e, ProbeEdit) for e in win.ws.edits)
     assert row.target.value() == 0
     wait_steered(qtbot, win)
     qtbot.waitUntil(lambda: not ins.tracks.busy and not tl.prop_b.isVisible(), timeout=30_000)
     win.redo_action.trigger()
-    assert [e.spec() for e in win.ws.edits] == [f"probe:loudness=+3:{DEFAULT_ALPHA:g}"]
+    assert [e.spec() for e in win.ws.edits] == [f"probe:loudness=+3:{DEFAULT_ALPHA['loudness']:g}"]
     # Limit it to the time selection (and back to the whole clip), as with feature sliders.
     row.range_btn.click()  # no selection: nothing changes, the button says so by staying off
-    assert not row.range_btn.isChecked() and [e.spec() for e in win.ws.edits] == [f"probe:loudness=+3:{DEFAULT_ALPHA:g}"]
+    assert not row.range_btn.isChecked() and [e.spec() for e in win.ws.edits] == [f"probe:loudness=+3:{DEFAULT_ALPHA['loudness']:g}"]
     tl.set_selection((0.5, 1.0))
     row.range_btn.click()
-    assert [e.spec() for e in win.ws.edits] == [f"probe:loudness=+3:{DEFAULT_ALPHA:g}@0.5-1"] and row.range_btn.isChecked()
+    assert [e.spec() for e in win.ws.edits] == [f"probe:loudness=+3:{DEFAULT_ALPHA['loudness']:g}@0.5-1"] and row.range_btn.isChecked()
     row.range_btn.click()
-    assert [e.spec() for e in win.ws.edits] == [f"probe:loudness=+3:{DEFAULT_ALPHA:g}"]
+    assert [e.spec() for e in win.ws.edits] == [f"probe:loudness=+3:{DEFAULT_ALPHA['loudness']:g}"]
     # Back to 0 removes the edit; Reset removes probe edits too.
     row.target.setValue(0)
     assert not win.ws.edits
@@ -274,7 +274,7 @@ def test_probe_edits_round_trip_through_sessions_and_export(probed_window: MainW
     assert win.ws.edits == (Edit(1, "scale", 1.0),)
     with qtbot.waitSignal(win.loadFinished, timeout=30_000):
         win.open_session(str(path))
-    assert [e.spec() for e in win.ws.edits] == [f"probe:timbre=-2:{DEFAULT_ALPHA:g}", "1:scale=0.5"]
+    assert [e.spec() for e in win.ws.edits] == [f"probe:timbre=-2:{DEFAULT_ALPHA['loudness']:g}", "1:scale=0.5"]
     assert ps.rows["timbre"].target.value() == -2 and set(win.steering.rows) == {1}
     wait_steered(qtbot, win)
 
@@ -325,3 +325,15 @@ def test_no_sae_empty_states(window: MainWindow, qtbot: Any) -> None:
     wait_tracks(qtbot, win)
     assert math.isfinite(float(np.nanmax(win.timeline.prop_a.yData)))
     assert "Centroid" in win.timeline.prop_name
+
+
+def test_probe_sliders_start_at_their_measured_strengths(qtbot: Any) -> None:
+    # Pitch edits hold the level and need α ≈ 1 to move pitch; loudness and timbre start gentle.
+    from workbench.app.probe_panel import ProbeRow
+
+    rows = {p: ProbeRow(p) for p in ("pitch", "loudness", "timbre")}
+    for r in rows.values():
+        qtbot.addWidget(r.strength)
+        qtbot.addWidget(r.target)
+    assert {p: (r.alpha, r.strength.value()) for p, r in rows.items()} == {
+        "pitch": (1.0, 1.0), "loudness": (0.25, 0.25), "timbre": (0.25, 0.25)}

@@ -59,10 +59,12 @@ PROP_NAMES = {"pitch": "Pitch", "loudness": "Loudness", "timbre": "Timbre"}
 STEP_RANGE = {"pitch": 12, "loudness": 5, "timbre": 5}
 STEP_UNITS = {"pitch": "semitones", "loudness": "bins of 3 dB", "timbre": "bins of 0.3 octave (spectral centroid)"}
 ALPHA_RANGE = (0.0, 2.0)
-# The CLI's default α is 1; in the app a slider starts gentler: on the default SAE, probe:loudness=+3 at
-# α = 1 raised the level by ~43 dB (peaks 30× full scale), at α = 0.25 by ~11 dB (measured on a synthetic
-# melody), and a first drag should not be a blast in the headphones.
-DEFAULT_ALPHA = 0.25
+# The CLI's default α is 1. In the app loudness and timbre start gentler: on the default SAE,
+# probe:loudness=+3 at α = 1 raised the level by ~43 dB (peaks 30× full scale), at α = 0.25 by ~11 dB
+# (measured on a synthetic melody), and a first drag should not be a blast in the headphones. Pitch edits
+# keep the level (the codec's loudness channel is held) and barely move below α = 1 (scripts/eval_probes.py:
+# at 0.5 the median shift of "+2" was 0.01 semitones, at 1 the mean +2.45), so pitch starts at 1.
+DEFAULT_ALPHA = {"pitch": 1.0, "loudness": 0.25, "timbre": 0.25}
 SENTINEL = {p: -1 - i for i, p in enumerate(PROBE_PROPERTIES)}
 TARGET_TIP = "Move every frame this many {units} from where the probe reads it (0 = no change)"
 ALPHA_TIP = "Strength α: the step along the probe's direction, in units of a typical frame's whole feature vector"
@@ -257,7 +259,7 @@ class ProbeRow:
     def __init__(self, prop: str) -> None:
         self.prop = prop
         self.gesture = 0
-        self.alpha = DEFAULT_ALPHA  # kept while there is no edit, so the next one starts from it
+        self.alpha = DEFAULT_ALPHA[prop]  # kept while there is no edit, so the next one starts from it
         self.edit: ProbeEdit | None = None
         self.radio = QRadioButton(PROP_NAMES[prop])
         self.radio.setToolTip(f"Plot {prop} over time in the timeline's last row")
@@ -270,7 +272,7 @@ class ProbeRow:
         self.strength.setRange(*ALPHA_RANGE)
         self.strength.setDecimals(2)
         self.strength.setSingleStep(0.05)  # type: ignore[arg-type]  # superqt's stub says int
-        self.strength.setValue(DEFAULT_ALPHA)
+        self.strength.setValue(DEFAULT_ALPHA[prop])
         self.strength.setToolTip(ALPHA_TIP)
         self.range_btn = QToolButton()
         self.range_btn.setText("⇔")
