@@ -118,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         "voiced_fraction": float(np.isfinite(frames.descriptors.pitch_hz).mean()),
         "class_histograms": {k: np.bincount(v, minlength=dsc.PROPERTIES[k]).tolist() for k, v in frames.classes().items()},
     }
-    (out / "probes-eval.json").write_text(json.dumps(_clean(result), indent=2) + "\n")
+    from workbench.core.sae.io import _jsonable  # numpy scalars/arrays to JSON, non-finite floats to null
+
+    (out / "probes-eval.json").write_text(json.dumps(_jsonable(result), indent=2) + "\n")
     md = _markdown(result, markdown_table(ps))
     (out / "probes-eval.md").write_text(md)
     print(md)
@@ -280,24 +282,6 @@ def _steering_eval(codec: Any, sae: Any, ps: Any, held: list[Any], sr: int, alph
         }
     summary["per_clip"] = per
     return summary
-
-
-def _clean(x: Any) -> Any:
-    import math
-
-    import numpy as np
-
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, (np.floating, float)):
-        return float(x) if math.isfinite(float(x)) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    return x
 
 
 def _markdown(r: dict[str, Any], table: str) -> str:

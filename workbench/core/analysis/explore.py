@@ -36,7 +36,14 @@ from typing import Any
 import numpy as np
 
 from workbench.core.analysis import descriptors as desc
-from workbench.core.analysis.stats import FeatureStats, Moment, feature_stats, snippet, spectrogram_image
+from workbench.core.analysis.stats import (
+    FeatureStats,
+    Moment,
+    constant_latent,
+    feature_stats,
+    snippet,
+    spectrogram_image,
+)
 from workbench.core.errors import DataError, UsageError
 
 MAX_CLIPS = 40
@@ -284,11 +291,6 @@ def latent_window(z: np.ndarray, frame: int, frame_rate: float, before: float = 
     return np.ascontiguousarray(z[a:b], np.float32), (frame - a) / frame_rate
 
 
-def constant_latent(z0: np.ndarray, frame_rate: float, seconds: float = SOUND_SECONDS) -> np.ndarray:
-    t = max(2, int(round(seconds * frame_rate)))
-    return np.repeat(np.asarray(z0, np.float32)[None, :], t, axis=0)
-
-
 def feature_examples(corpus: ExampleCorpus, feature: int, w_dec_row: np.ndarray, strength: float | None = None,
                      top_k: int = TOP_K, job: Any = None, thumb_height: int = 56, thumb_width: int = 120) -> FeatureExamples:
     """Statistics, top moments (thumbnail + latents) and the own sound of one feature on `corpus`.
@@ -310,8 +312,9 @@ def feature_examples(corpus: ExampleCorpus, feature: int, w_dec_row: np.ndarray,
     w = np.asarray(w_dec_row, np.float32)
     if w.shape != mz.shape:
         raise UsageError(f"decoder row {w.shape} and mean latent {mz.shape} differ in size")
-    return FeatureExamples(int(feature), st, examples, constant_latent(mz + float(a) * w, corpus.frame_rate),
-                           constant_latent(mz, corpus.frame_rate), float(a), corpus.source, corpus.num_clips,
+    return FeatureExamples(int(feature), st, examples,
+                           constant_latent(mz + float(a) * w, corpus.frame_rate, SOUND_SECONDS),
+                           constant_latent(mz, corpus.frame_rate, SOUND_SECONDS), float(a), corpus.source, corpus.num_clips,
                            corpus.num_frames)
 
 

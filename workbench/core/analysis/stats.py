@@ -252,12 +252,16 @@ def mean_latent(latents: np.ndarray) -> np.ndarray:
     return z.mean(axis=0).astype(np.float32)
 
 
+def constant_latent(z0: np.ndarray, frame_rate: float, seconds: float) -> np.ndarray:
+    """One latent frame held for `seconds` (at least two frames): [T, D] float32."""
+    t = max(2, int(round(seconds * float(frame_rate))))
+    return np.repeat(np.asarray(z0, np.float32)[None, :], t, axis=0)
+
+
 def _decode_constant(codec: Any, z0: np.ndarray, seconds: float) -> np.ndarray:
     from workbench.core.audio import AudioClip
 
-    t = max(2, int(round(seconds * float(codec.frame_rate))))
-    z = np.repeat(np.asarray(z0, np.float32)[None, :], t, axis=0)
-    clip = codec.decode(z)
+    clip = codec.decode(constant_latent(z0, codec.frame_rate, seconds))
     y = clip.samples if isinstance(clip, AudioClip) else np.asarray(clip)
     y = np.asarray(y, np.float32)
     y = y.mean(axis=1) if y.ndim == 2 else y

@@ -204,14 +204,17 @@ def output_eq(model: SpectralAutoencoder, clips: Sequence[np.ndarray], max_clips
 
 def calibrated_weights(
     model: SpectralAutoencoder, clips: Sequence[np.ndarray] | None, strength: float = 1.0,
+    weights: dict[str, torch.Tensor] | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
     """The model's weights with `strength` x the output calibration folded into ``dec_out.bias`` (the
-    checkpoint keeps the raw weights; the shipped copy gets these), and a summary for config.json."""
-    weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    checkpoint keeps the raw weights; the shipped copy gets these), and a summary for config.json.
+    `weights`: a detached copy of the model's state already made (it is not modified)."""
+    if weights is None:
+        weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if not clips or strength <= 0:
         return weights, None
     g = strength * output_eq(model, clips)
-    weights["dec_out.bias"] = weights["dec_out.bias"] + g
+    weights = dict(weights, **{"dec_out.bias": weights["dec_out.bias"] + g})
     db = g * (20 / math.log(10))
     info = {"clips": min(len(clips), EQ_CLIPS), "strength": strength, "db_min": round(float(db.min()), 2), "db_max": round(float(db.max()), 2),
             "note": "per-bin output gain fitted on training clips, folded into dec_out.bias"}
@@ -238,7 +241,7 @@ def save_checkpoint(
     atomic_write_json(state_dir / "training.json", {"step": step, "train": _tc_dict(tc), **extra})
     # The shipped pair (what `Codec('default')` loads) is refreshed at every checkpoint too, with the
     # output calibration folded in.
-    shipped, eq = calibrated_weights(model, eq_clips, tc.output_eq)
+    shipped, eq = calibrated_weights(model, eq_clips, tc.output_eq, weights)
     atomic_save_safetensors(out_dir / "model.safetensors", shipped)
     cfg_path = out_dir / "config.json"
     meta: dict[str, Any] = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
