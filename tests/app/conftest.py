@@ -8,6 +8,7 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import gc  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
@@ -117,6 +118,13 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     windows = _visible_windows()
     for w in windows:
         w.close()  # type: ignore[attr-defined]
+    from workbench.app import gc_guard
+
+    held = gc_guard.active()
+    while gc_guard.active():  # a window never shut down: free the guard so the next test starts clean
+        gc_guard.release()
+    # Qt garbage of this test is collected here, in the GUI thread, not by chance in a later test's worker.
+    gc.collect()
     problems = []
     if tasks:
         problems.append(f"worker tasks still running: {[t.name for t in tasks]}")
@@ -124,6 +132,8 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
         problems.append(f"threads left running: {extra}")
     if windows:
         problems.append(f"windows left open: {[type(w).__name__ for w in windows]}")
+    elif held:
+        problems.append("a main window was never shut down (automatic garbage collection stayed off)")
     if problems:
         pytest.fail("; ".join(problems))
 

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.app import gc_guard
 from workbench.app.errors import show_error
 from workbench.app.feature_table import FeatureTable
 from workbench.app.insight import FeatureInsight
@@ -224,6 +225,8 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: Settings | None = None, use_audio_device: bool = True, dialogs: bool = True,
                  warm_up: bool = False) -> None:
         super().__init__()
+        gc_guard.acquire()  # cycles are collected in this thread while the window lives (see gc_guard)
+        self._gc_held = True
         self.settings = settings or Settings()
         self.use_audio_device = use_audio_device
         # Import the training engine during the first load (the app does; tests leave it off): a training
@@ -1008,6 +1011,9 @@ class MainWindow(QMainWindow):
         if self.engine is not None:
             self.engine.close()
             self.engine = None
+        if self._gc_held:
+            self._gc_held = False
+            gc_guard.release()
 
     # -- introspection (tests, smoke test, screenshots) ------------------------------------------------
     def populated_views(self) -> dict[str, bool]:
