@@ -34,6 +34,12 @@ def register(sub: Any) -> None:
     p.add_argument("--output-eq", type=float, default=0.0, metavar="S",
                    help="fold S x a per-bin output gain fitted on training clips into the shipped weights "
                         "(0..1; brighter output, less pitch accuracy; default 0)")
+    p.add_argument("--decoder-only", action="store_true",
+                   help="train only the decoder (latents unchanged: SAEs trained on them stay valid)")
+    p.add_argument("--loss-floor", type=float, default=None,
+                   help="magnitude floor of the log-spectral loss (default 1e-3; lower = quiet bins count)")
+    p.add_argument("--band-loss", type=float, default=None, metavar="W",
+                   help="weight of the band-energy loss (keeps high partials' power: brighter output; default 0)")
     p.add_argument("--ckpt-minutes", type=float, default=5.0)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("-o", "--output", default=None, help="weights folder (default: resources/codecs/default)")
@@ -67,6 +73,15 @@ def cmd_train_codec(args: argparse.Namespace) -> int:
     if not 0.0 <= args.output_eq <= 1.0:
         raise UsageError(f"--output-eq must be between 0 and 1, got {args.output_eq}")
     tc.output_eq = args.output_eq
+    tc.decoder_only = args.decoder_only
+    if args.band_loss is not None:
+        if args.band_loss < 0:
+            raise UsageError(f"--band-loss must be >= 0, got {args.band_loss}")
+        tc.w_band = args.band_loss
+    if args.loss_floor is not None:
+        if not 0.0 < args.loss_floor < 1.0:
+            raise UsageError(f"--loss-floor must be between 0 and 1, got {args.loss_floor}")
+        tc.loss_floor = args.loss_floor
     dirs: list[str] = list(args.audio)
     if args.synth > 0:
         from workbench.core.data.synth import generate_corpus

@@ -220,3 +220,43 @@ def test_output_calibration_removes_a_planted_tilt(tmp_path: Path) -> None:
     save_checkpoint(tmp_path / "state", tmp_path / "out", model, opt, 8, TrainConfig(), {}, clips)
     assert torch.equal(load_file(str(tmp_path / "out" / "model.safetensors"))["dec_out.bias"], raw)
     assert "output_eq" not in json.loads((tmp_path / "out" / "config.json").read_text())
+
+
+def test_decoder_only_training_keeps_every_latent(tmp_path: Path) -> None:
+    """--decoder-only: the decoder learns, the encoder is bit-identical, so SAEs on its latents stay valid."""
+    from workbench.core.codecs.default_train import AudioPool, TrainConfig, train
+
+    rng = np.random.default_rng(0)
+    sr = 24000
+    t = np.arange(sr) / sr
+    clips = [(0.3 * np.sin(2 * np.pi * f * t) + 0.01 * rng.standard_normal(sr)).astype(np.float32)
+             for f in (220.0, 330.0, 440.0, 550.0)]
+    model_cfg = {"channels": 32, "enc_blocks": 1, "dec_blocks": 2, "latent_dim": 16, "energy_latent": True}
+    state, out = tmp_path / "state", tmp_path / "out"
+    tc = TrainConfig(steps=3, batch_size=2, crop_seconds=0.5, warmup=1, model=dict(model_cfg))
+    train(AudioPool(clips, sr), out, state, tc, log=lambda s: None)
+    before = DefaultCodec(out)
+    tc2 = TrainConfig(steps=8, batch_size=2, crop_seconds=0.5, warmup=1, decoder_only=True, loss_floor=1e-5,
+                      w_band=1.0, model=dict(model_cfg))
+    result = train(AudioPool(clips, sr), out, state, tc2, resume=True, log=lambda s: None)
+    assert result["history"][-1]["band_db"] > 0  # the band-energy term was on
+    after = DefaultCodec(out)
+    sa, sb = before.model.state_dict(), after.model.state_dict()
+    changed = {k for k in sa if not torch.equal(sa[k], sb[k])}
+    assert changed and all(not k.startswith("enc_") for k in changed), changed
+    assert any(k.startswith("dec_") for k in changed)
+    x = AudioClip(clips[1][:, None], sr)
+    assert np.array_equal(before.encode(x), after.encode(x))
+
+
+def test_band_matrix_puts_each_bin_in_one_mel_band() -> None:
+    from workbench.core.codecs.default_train import band_matrix
+
+    m = band_matrix(24000, 1280, n_bands=32, fmin=40.0).numpy()
+    freqs = np.fft.rfftfreq(1280, 1 / 24000)
+    assert m.shape == (641, 32)
+    assert np.all(m.sum(1) == (freqs >= 40.0))  # one band per bin from 40 Hz up, none below
+    width = m.sum(0)
+    assert np.all(width >= 1) and np.all(np.diff(width) >= -1)  # every band used; wider towards the top
+    first = [int(np.flatnonzero(m[:, b])[0]) for b in range(32)]
+    assert first == sorted(first)

@@ -12,6 +12,7 @@ few minutes, atomically, so a run killed at any time resumes from its last check
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -49,12 +50,19 @@ class TrainConfig:
     w_sc: float = 1.0
     w_energy: float = 0.3
     w_latent: float = 1e-4  # keeps latent scale moderate (helps SAEs later)
+    # Band-energy term: |log10 band power, decoded vs input| over BANDS mel-spaced bands (loud frames).
+    # The log-magnitude loss alone shrinks partials the decoder is unsure of (it predicts their
+    # log-mean), and high partials are the uncertain ones, so the decoded audio came out darker;
+    # power summed per band does not care where in the band a partial sits.
+    w_band: float = 0.0
     gain_db: tuple[float, float] = (-36.0, -1.0)  # crop peak level range, dBFS
     # Strength (0..1) of the output calibration folded into the shipped weights (`output_eq`); 0 = none.
     # Measured at step 21500 (80 held-out notes/melodies + 30 others): 0 -> pitch 91.2%, centroid error
     # 13.5%; 0.5 -> 90.0%, 11.2%; 1 -> 89.1%, 9.1%. Brighter output costs pitch accuracy, so the
     # shipped weights use 0.
     output_eq: float = 0.0
+    # Train only the decoder: the encoder (and so every latent, and any SAE trained on them) stays as it is.
+    decoder_only: bool = False
     seed: int = 0
     model: dict[str, Any] = field(default_factory=dict)
 
@@ -130,6 +138,23 @@ def load_audio_dirs(dirs: Sequence[str | Path], sample_rate: int, max_seconds: f
     return clips
 
 
+BANDS = 32
+
+
+@functools.lru_cache(maxsize=4)
+def band_matrix(sample_rate: int, n_fft: int, n_bands: int = BANDS, fmin: float = 40.0) -> torch.Tensor:
+    """[n_bins, n_bands] 0/1: each STFT bin from `fmin` up belongs to one of `n_bands` mel-spaced bands."""
+    from workbench.core.visuals import hz_to_mel, mel_to_hz
+
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(sample_rate / 2), n_bands + 1))
+    idx = np.clip(np.searchsorted(edges, freqs, side="right") - 1, 0, n_bands - 1)
+    m = np.zeros((len(freqs), n_bands), np.float32)
+    keep = freqs >= fmin
+    m[np.flatnonzero(keep), idx[keep]] = 1.0
+    return torch.from_numpy(m)
+
+
 def spectral_losses(
     model: SpectralAutoencoder, x: torch.Tensor, tc: TrainConfig, window: torch.Tensor
 ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -148,6 +173,13 @@ def spectral_losses(
     l_energy = ((e_p - e_t).abs() * loud).sum() / loud.sum().clamp_min(1.0)
     l_lat = (z**2).mean()
     loss = tc.w_log * l_log + tc.w_sc * l_sc + tc.w_energy * l_energy + tc.w_latent * l_lat
+    l_band = torch.zeros(())
+    if tc.w_band > 0:
+        bands = band_matrix(cfg.sample_rate, cfg.n_fft).to(mag.dtype)
+        b_t = torch.log10((mag**2) @ bands + 1e-6)
+        b_p = torch.log10((pm**2) @ bands + 1e-6)
+        l_band = ((b_p - b_t).abs().mean(-1) * loud).sum() / loud.sum().clamp_min(1.0)
+        loss = loss + tc.w_band * l_band
     stats = {
         "loss": float(loss.detach()),
         "log_l1": float(l_log.detach()),
@@ -155,6 +187,8 @@ def spectral_losses(
         "energy_db": float(l_energy.detach()) * 10.0,
         "latent_rms": float(l_lat.detach().sqrt()),
     }
+    if tc.w_band > 0:
+        stats["band_db"] = float(l_band.detach()) * 10.0
     return loss, stats
 
 
@@ -302,6 +336,10 @@ def train(
     cfg = DefaultCodecConfig(**tc.model)
     model = SpectralAutoencoder(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=(0.9, 0.99), weight_decay=tc.weight_decay)
+    if tc.decoder_only:  # no gradient, so AdamW leaves these untouched (not even weight decay)
+        for name, p in model.named_parameters():
+            if name.startswith("enc_"):
+                p.requires_grad_(False)
     step = 0
     history: list[dict[str, Any]] = []
     if resume and (state_dir / "training.json").is_file():
