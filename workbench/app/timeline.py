@@ -17,6 +17,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QFont, QFontMetrics
+from PySide6.QtWidgets import QGraphicsView
 
 from workbench.core.visuals import MelImage, WaveformPyramid, hz_to_mel, symmetric_levels
 
@@ -85,9 +86,16 @@ class _Row:
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         left = self.plot.getAxis("left")
-        for ax in ("left", "bottom"):
+        # All four axes, hidden ones too: with an automatic SI prefix every pan re-typesets each x axis'
+        # label (setHtml + resize), ten per frame in all.
+        for ax in ("left", "bottom", "top", "right"):
             self.plot.getAxis(ax).enableAutoSIPrefix(False)
         left.setWidth(AXIS_WIDTH)
+        # Ticks point outwards (inward ones reach into the plot, and so every pan repainted all seven
+        # left axes along with the data: a seventh of the frame time) ...
+        left.setStyle(tickLength=4)
+        # and a 3 px gap: Qt looks for items to repaint 1 px beyond the damaged area.
+        self.plot.layout.setColumnSpacing(0, 3)
         left.setLabel(label, color="#cfcfcf")
         font = QFont(left.label.font())
         font.setPointSize(8)
@@ -136,6 +144,9 @@ class TimelineView(pg.GraphicsLayoutWidget):
     def __init__(self, parent: object = None) -> None:
         super().__init__(parent)
         self.setBackground("#161616")
+        # Qt widens every repainted area by 2 px for antialiasing: panning then reached into the seven
+        # axes beside the plots and repainted all of them each frame. Nothing here is antialiased.
+        self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontAdjustForAntialiasing, True)
         self.ci.layout.setSpacing(2)
         self.ci.setContentsMargins(4, 4, 8, 4)
         specs = [("wave", "Waveform", 1.0), ("mel_a", "Log-mel A (Hz)", 1.3), ("mel_b", "Log-mel B (Hz)", 1.3),
