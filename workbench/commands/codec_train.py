@@ -26,6 +26,8 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None, help="planned total steps (LR schedule)")
     p.add_argument("--minutes", type=float, default=None, help="stop after this long (resume later)")
+    p.add_argument("--until-step", type=int, default=None,
+                   help="stop at this step (the LR schedule still spans --steps): reproduces a stopped run")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--energy-latent", action="store_true",
@@ -99,6 +101,7 @@ def cmd_train_codec(args: argparse.Namespace) -> int:
     result = train(
         pool, out, Path(args.state), tc, minutes=args.minutes, resume=args.resume,
         ckpt_minutes=args.ckpt_minutes, log=lambda s: print(s, file=sys.stderr, flush=True), val=val,
+        until_step=args.until_step,
     )
     print(f"stopped at step {result['step']}; weights in {out}")
     return 0

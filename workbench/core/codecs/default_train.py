@@ -320,6 +320,7 @@ def train(
     log: Callable[[str], None] = print,
     val: np.ndarray | None = None,
     stop_flag: Callable[[], bool] | None = None,
+    until_step: int | None = None,
 ) -> dict[str, Any]:
     torch.manual_seed(tc.seed)
     upgrades: list[dict[str, Any]] = []
@@ -355,7 +356,7 @@ def train(
     bad = 0
     running: dict[str, float] = {}
     last_good = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    while step < tc.steps:
+    while step < (tc.steps if until_step is None else min(tc.steps, until_step)):
         if minutes is not None and time.monotonic() - t0 > minutes * 60:
             break
         if stop_flag is not None and stop_flag():
