@@ -75,3 +75,23 @@ def test_latest_wins_cancels_stale_requests_and_delivers_only_the_newest(qtbot: 
             lw.submit(i)
     assert results == [(5, 50)]
     assert started[-1] == 5 and len(started) <= 2  # stale ones were cancelled, most before they began
+
+
+def test_signals_queued_for_a_deleted_owner_are_dropped(qtbot: Any) -> None:
+    """A result that arrives after its owner (a closed window) was deleted raises nothing in the event
+    loop (pytest-qt fails a test on any exception there)."""
+    import shiboken6
+    from PySide6.QtCore import QObject
+
+    owner = QObject()
+    lw = LatestWins(lambda req, job: req * 2, "test-owner-deleted", owner)
+    got: list[Any] = []
+    lw.result.connect(lambda r, v: got.append(v))
+    lw.submit(3)
+    deadline = time.monotonic() + 5.0
+    while lw._task is not None and lw._task.isRunning() and time.monotonic() < deadline:
+        time.sleep(0.01)  # the task finishes; its signals wait in the queue, undelivered
+    shiboken6.delete(owner)  # deletes lw's Qt object too
+    qtbot.waitUntil(lambda: not live_tasks(), timeout=5000)
+    qtbot.wait(50)
+    assert got == []

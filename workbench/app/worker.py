@@ -26,6 +26,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from workbench.core.errors import WorkbenchError
@@ -196,23 +197,30 @@ class LatestWins(QObject):
         task.start_task()
 
     def _on_partial(self, req: Any, value: Any) -> None:
-        if not self._has_pending:
+        if not self._has_pending and self._alive():
             self.partial.emit(req, value)
 
     def _on_progress(self, fraction: float, message: str) -> None:
-        if not self._has_pending:
+        if not self._has_pending and self._alive():
             self.progress.emit(fraction, message)
 
     def _on_result(self, req: Any, value: Any) -> None:
-        if not self._has_pending:
+        if not self._has_pending and self._alive():
             self.result.emit(req, value)
 
     def _on_error(self, req: Any, message: str) -> None:
-        if not self._has_pending:
+        if not self._has_pending and self._alive():
             self.error.emit(req, message)
+
+    def _alive(self) -> bool:
+        # A task that finished just before its owner (a window) was deleted still delivers its signals,
+        # queued, afterwards: the owner's Python side outlives the Qt object it can no longer emit from.
+        return shiboken6.isValid(self)
 
     def _on_ended(self) -> None:
         self._task = None
+        if not self._alive():
+            return
         if self._has_pending:
             self._start_next()
         else:
