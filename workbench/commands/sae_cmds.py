@@ -24,6 +24,9 @@ def register(sub: Any) -> None:
     p.add_argument("--steps", type=int, required=True, help="training steps (the total, also when resuming)")
     p.add_argument("--batch-size", type=int, default=4096, help="frames per step (default 4096)")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
+    p.add_argument("--loudness-weight", type=float, default=1.0,
+                   help="weight of the codec's loudness channel in the loss (default 1; the default SAE uses 10: "
+                        "with 1 a sparse SAE drops loudness); needs a codec with one (default, EnCodec 48 kHz)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--device", default="cpu",
@@ -90,6 +93,7 @@ def _train(args: argparse.Namespace, out: Path, k: int | None, dist: Any, device
     resolve_device(device)  # no GPU: say so now, not after encoding the corpus
     train = {"architecture": args.arch, "d_sae": args.d_sae, "k": k, "l1": args.l1, "steps": args.steps,
              "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "device": device,
+             "loudness_weight": args.loudness_weight,
              "checkpoint_every": args.checkpoint_every, "log_every": max(1, min(50, args.steps // 100))}
     job = TrainJob(inputs=args.audio, output=out, codec_id=args.codec, latent=args.latent, weights=args.weights,
                    train=train, resume=args.resume, state_dir=Path(args.state) if args.state else None,

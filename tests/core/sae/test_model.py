@@ -121,3 +121,31 @@ def test_config_errors_are_usage_errors() -> None:
     with pytest.raises(UsageError):
         TrainConfig(architecture="nope", d_in=8)
     assert TrainConfig(architecture="relu", d_in=8, d_sae=16, k=4).k is None
+
+
+@pytest.mark.parametrize("arch", ["topk", "batchtopk", "jumprelu", "relu"])
+def test_channel_weighted_is_the_same_model_on_raw_latents(arch: str) -> None:
+    torch.manual_seed(0)
+    sae = SAE(12, 40, arch, k=5 if arch in ("topk", "batchtopk") else None)
+    sae.init_weights(torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        sae.b_dec.normal_()
+        sae.b_enc.normal_(std=0.1)
+        if arch in ("batchtopk", "jumprelu"):
+            sae.threshold.fill_(0.05)
+    sae.eval()
+    w = np.linspace(0.5, 6.0, 12).astype(np.float32)
+    folded = sae.channel_weighted(w)
+    x = torch.randn(64, 12) * 2
+    wt = torch.from_numpy(w)
+    f = sae.encode(x * wt)
+    assert (f > 0).any()
+    torch.testing.assert_close(folded.encode(x), f, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(folded.decode(f), sae.decode(f) / wt, rtol=1e-5, atol=1e-5)
+    with pytest.raises(UsageError):
+        sae.channel_weighted(np.ones(11, np.float32))
+    with pytest.raises(UsageError):
+        sae.channel_weighted(np.zeros(12, np.float32))
+    rms = SAE(12, 40, "relu-rmsnorm")
+    with pytest.raises(UsageError, match="relu-rmsnorm"):
+        rms.channel_weighted(w)

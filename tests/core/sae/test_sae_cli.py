@@ -109,3 +109,30 @@ def test_cli_errors_are_one_line(capsys: Cap, tmp_path: Path, audio_dir: Path) -
     assert "8-dim" in err and not (tmp_path / "f.npy").exists()
     rc, _, err = run(capsys, "activations", audio_dir / "tone0.wav", "--sae", tmp_path / "none", "-o", tmp_path / "f.npy")
     one_line_error(rc, err)
+
+
+def test_loudness_weight_needs_a_codec_with_a_loudness_channel(capsys: Cap, tmp_path: Path, audio_dir: Path) -> None:
+    # The tiny test codec has no energy channel: one line, before any encoding, nothing written.
+    rc, _, err = run(capsys, "train", audio_dir, "--d-sae", "16", "--k", "4", "--steps", "5", "--loudness-weight", "4",
+                     "-o", tmp_path / "s")
+    one_line_error(rc, err)
+    assert "loudness channel" in err and not (tmp_path / "s").exists() and not (tmp_path / "cache").exists()
+    rc, _, err = run(capsys, "train", audio_dir, "--d-sae", "16", "--steps", "5", "--loudness-weight", "0", "-o", tmp_path / "s")
+    one_line_error(rc, err)
+
+
+def test_loudness_weight_with_the_shipped_codec_uses_its_energy_channel(tmp_path: Path, audio_dir: Path) -> None:
+    from workbench.core.sae.pipeline import TrainJob, train_sae
+    shipped = Path(__file__).resolve().parents[3] / "resources" / "codecs" / "default"
+    codec = get_codec("default", weights=str(shipped))
+    assert codec.loudness_channel == codec.latent_dim - 1
+    job = TrainJob(inputs=[str(audio_dir)], output=tmp_path / "sae", codec=codec, cache_dir=str(tmp_path / "cache"),
+                   train={"architecture": "topk", "d_sae": 32, "k": 4, "steps": 20, "batch_size": 64,
+                          "loudness_weight": 6.0, "checkpoint_every": 100}, audio_clips=1)
+    train_sae(job)
+    wb = json.loads((tmp_path / "sae" / "workbench.json").read_text())
+    cfg = wb["training"]["config"]
+    assert cfg["loudness_weight"] == 6.0 and cfg["loudness_channel"] == codec.latent_dim - 1
+    sae = load_sae(tmp_path / "sae")
+    z = codec.encode(load_audio(audio_dir / "tone2.wav", 24000, 1))
+    assert np.isfinite(sae.encode_np(z)).all()

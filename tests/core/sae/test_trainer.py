@@ -144,3 +144,45 @@ def test_metrics_callback_reports_training_figures(sparse_data: SparseData) -> N
         assert key in last, key
     assert sum(last["density"]["counts"]) + last["density"]["never"] == 64
     assert 0 < last["l0"] <= 4
+
+
+def _with_quiet_channel(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The sparse data plus a 33rd channel: a loudness-like scalar of small variance (0.3 x a frame's
+    own log-level), independent of which atoms fire, which a sparse SAE can cheaply ignore."""
+    level = rng.normal(size=(len(x), 1)).astype(np.float32)
+    return np.concatenate([x, 0.3 * level], axis=1)
+
+
+def test_loudness_weight_keeps_the_loudness_channel_and_exports_to_raw_latents(sparse_data: SparseData) -> None:
+    rng = np.random.default_rng(3)
+    batches = [_with_quiet_channel(b, rng) for b in sparse_data.batches(300, 256, seed=4)]
+    val = _with_quiet_channel(sparse_data.sample(4096, np.random.default_rng(9)), np.random.default_rng(10))
+    errs = {}
+    for w in (1.0, 8.0):
+        cfg = cfg_for("topk", d_in=33, steps=300, batch_size=256, loudness_channel=32, loudness_weight=w,
+                      checkpoint_every=10**6)
+        tr = Trainer(cfg)
+        tr.run(batches)
+        sae = tr.export_sae()
+        # The export acts on raw latents: the same features as the trained model on weighted, scaled input.
+        x = torch.from_numpy(val[:512])
+        wv = torch.ones(33)
+        wv[32] = w
+        assert tr.scale is not None
+        torch.testing.assert_close(sae.encode(x), tr.sae.encode(x * wv * tr.scale) / tr.scale, rtol=1e-4, atol=1e-5)
+        rec = sae.decode_np(sae.encode_np(val))
+        errs[w] = float(np.median(np.abs(rec[:, 32] - val[:, 32])))
+    # Unweighted, the quiet channel is mostly left to b_dec; weighted 8x it is reconstructed.
+    assert errs[8.0] < 0.5 * errs[1.0], errs
+
+
+def test_loudness_weight_is_checked() -> None:
+    with pytest.raises(UsageError, match="loudness channel"):
+        cfg_for("topk", loudness_weight=4.0)
+    with pytest.raises(UsageError, match="loudness-weight"):
+        cfg_for("topk", loudness_channel=3, loudness_weight=0.0)
+    with pytest.raises(UsageError, match="outside"):
+        cfg_for("topk", loudness_channel=32, loudness_weight=2.0)
+    with pytest.raises(UsageError, match="relu-rmsnorm"):
+        cfg_for("relu-rmsnorm", loudness_channel=3, loudness_weight=2.0)
+    assert cfg_for("topk", loudness_channel=3).channel_weights() is None

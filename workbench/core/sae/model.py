@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workbench.core.errors import ModelFileError
+from workbench.core.errors import ModelFileError, UsageError
 
 TRAINABLE = ("topk", "batchtopk", "relu", "relu-rmsnorm")
 ARCHITECTURES = (*TRAINABLE, "jumprelu")
@@ -239,6 +239,28 @@ class SAE(nn.Module):
             out.threshold.div_(s)
         if self.architecture == "relu-rmsnorm":
             out.rms_weight.div_(s)
+        return out.to(self.W_enc.device)
+
+    def channel_weighted(self, weights: np.ndarray) -> SAE:
+        """A copy that acts on raw latents z, for a model trained on ``weights * z`` (per channel).
+
+        The features are unchanged (the same TopK selections, gates and values): W_enc's input rows are
+        multiplied by the weights, W_dec's output columns and b_dec divided by them, so decoder rows are
+        no longer exactly unit-norm. Not for relu-rmsnorm (its RMS norm of the weighted input has no exact
+        fold)."""
+        if self.architecture == "relu-rmsnorm":
+            raise UsageError("channel weights cannot be folded into a relu-rmsnorm SAE")
+        w = torch.as_tensor(np.asarray(weights, np.float32), device=self.W_enc.device)
+        if w.shape != (self.d_in,) or not bool(torch.isfinite(w).all()) or bool((w <= 0).any()):
+            raise UsageError(f"channel weights must be {self.d_in} positive numbers")
+        out = SAE(self.d_in, self.d_sae, self.architecture, k=self.k,
+                  apply_b_dec_to_input=self.apply_b_dec_to_input, rms_eps=self.rms_eps)
+        out.load_state_dict({k: v.detach().clone() for k, v in self.state_dict().items()})
+        out.info = self.info
+        with torch.no_grad():
+            out.W_enc.mul_(w[:, None])
+            out.W_dec.div_(w[None, :])
+            out.b_dec.div_(w)
         return out.to(self.W_enc.device)
 
     # -- training forward passes -------------------------------------------------------------------

@@ -72,6 +72,12 @@ def train_sae(
     if ctx.active:
         local_batch_size(int(job.train.get("batch_size", TrainConfig.batch_size)), ctx)
     codec = job.codec if job.codec is not None else get_codec(job.codec_id, latent=job.latent, weights=job.weights)
+    train = dict(job.train)
+    if float(train.get("loudness_weight", 1.0)) != 1.0 and train.get("loudness_channel") is None:
+        if codec.loudness_channel is None:
+            raise UsageError(f"--loudness-weight: codec '{codec.id}' ({codec.latent_kind} latents) has no loudness channel")
+        train["loudness_channel"] = codec.loudness_channel
+    cfg = TrainConfig(d_in=codec.latent_dim, **train)  # checked before the (long) store build
     if ctx.active and not ctx.is_local_main:
         ctx.barrier()  # this node's first rank builds the store; then it is a cache hit here
     store = build_store(job.inputs, codec, cache_dir=job.cache_dir, val_fraction=job.val_fraction,
@@ -80,7 +86,6 @@ def train_sae(
         ctx.barrier()
     n_train, n_val = store.frames("train"), store.frames("val")
     say(f"activation store {store.folder}: {n_train} train + {n_val} validation frames")
-    cfg = TrainConfig(d_in=codec.latent_dim, **job.train)
     val_split = "val" if n_val else "train"
     val_data = store.sample(job.val_frames, split=val_split, seed=1) if main else None
     extra = {"store_key": store.key, "codec": codec.id, "latent_kind": codec.latent_kind}
