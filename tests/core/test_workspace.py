@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from workbench.core.audio import AudioClip
 from workbench.core.codecs.default import DefaultCodec
 from workbench.core.demo import tone_piece
+from workbench.core.errors import UsageError
 from workbench.core.jobs import JobControl
 from workbench.core.sae_bridge import (
     SAEMismatchError,
@@ -106,9 +108,14 @@ def test_tiny_training_run_writes_a_loadable_sae(tiny_codec_dir: Path, tmp_path:
     wav = save_audio(tmp_path / "a.wav", AudioClip(tone_piece(2.0).samples, 24000))
     metrics: list[dict[str, float]] = []
     job = JobControl(on_partial=metrics.append)
-    req = TrainRequest([str(wav)], 0, "default", "continuous", "topk", 12, 3, 0.0, 60, 32, 1e-3, str(tmp_path / "out"))
-    out = run_training(req, job)
+    req = TrainRequest([str(wav)], 0, "default", "continuous", "topk", 12, 3, 0.0, 60, 32, 1e-3, str(tmp_path / "out"),
+                       loudness_weight=10.0)
+    bad = TrainRequest(**{**req.__dict__, "loudness_weight": 0.0})
+    with pytest.raises(UsageError, match="loudness weight"):
+        bad.validate()
+    out = run_training(req, job)  # the tiny codec has no loudness channel: the app's weight is not used
     sae = load_sae(out)
     assert sae.d_sae == 12 and sae.d_in == 16 and sae.codec_id == "default"
+    assert json.loads((out / "workbench.json").read_text())["training"]["config"]["loudness_weight"] == 1.0
     assert metrics and {"loss", "fvu", "l0", "dead_fraction"} <= set(metrics[-1])
     assert np.all(sae.max_activation > 0) or np.any(sae.max_activation > 0)

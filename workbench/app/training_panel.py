@@ -102,6 +102,13 @@ class TrainingPanel(QWidget):
         self.lr.setRange(1e-6, 1.0)
         self.lr.setSingleStep(1e-4)
         self.lr.setValue(1e-3)
+        self.loudness = QDoubleSpinBox()
+        self.loudness.setDecimals(1)
+        self.loudness.setRange(0.1, 100.0)
+        self.loudness.setValue(10.0)
+        self.loudness.setToolTip("Weight of the codec's loudness channel in the loss (the default codec's energy, "
+                                 "EnCodec 48 kHz's log gain; not used for codecs without one). 10 as for the "
+                                 "shipped SAE; at 1 a sparse SAE loses loudness from its features")
         self.out = QLineEdit(str(cache_dir() / "saes" / time.strftime("sae-%Y%m%d-%H%M%S")))
         out_btn = QPushButton("…")
         out_btn.setMaximumWidth(30)
@@ -129,6 +136,7 @@ class TrainingPanel(QWidget):
         ml.addRow("Steps", self.steps)
         ml.addRow("Batch size", self.batch)
         ml.addRow("Learning rate", self.lr)
+        ml.addRow("Loudness weight", self.loudness)
         out_row = QHBoxLayout()
         out_row.addWidget(self.out, 1)
         out_row.addWidget(out_btn)
@@ -265,6 +273,7 @@ class TrainingPanel(QWidget):
             latent=self.latent.currentText().strip() or "continuous", arch=self.arch.currentText(),
             d_sae=self.d_sae.value(), k=self.k.value(), l1=self.l1.value(), steps=self.steps.value(),
             batch_size=self.batch.value(), lr=self.lr.value(), out_dir=self.out.text().strip(),
+            loudness_weight=self.loudness.value(),
         )
 
     # -- running ---------------------------------------------------------------------------------

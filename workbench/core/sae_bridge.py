@@ -196,6 +196,7 @@ class TrainRequest:
     seed: int = 0
     max_files: int = 2000
     loaded_codec: Any = None  # the app's codec object when it is the one asked for (not reloaded)
+    loudness_weight: float = 1.0  # of the codec's loudness channel in the loss, if it has one
 
     def validate(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -209,6 +210,8 @@ class TrainRequest:
             raise UsageError(f"k must be between 1 and the dictionary size ({self.d_sae})")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise UsageError("learning rate must be a positive number")
+        if not (math.isfinite(self.loudness_weight) and self.loudness_weight > 0):
+            raise UsageError("loudness weight must be a positive number")
         if not self.out_dir:
             raise UsageError("choose an output folder for the SAE")
 
@@ -279,7 +282,7 @@ def run_training(req: TrainRequest, job: JobControl) -> Path:
         "architecture": req.arch, "d_sae": req.d_sae, "k": req.k if topk else None,
         "l1": None if topk else req.l1, "steps": req.steps, "batch_size": req.batch_size, "lr": req.lr,
         "seed": req.seed, "log_every": max(1, min(50, req.steps // 100)),
-        "checkpoint_every": max(1000, req.steps // 10),
+        "checkpoint_every": max(1000, req.steps // 10), "loudness_weight": req.loudness_weight,
     }
     out = Path(req.out_dir).expanduser()
 
@@ -295,7 +298,8 @@ def run_training(req: TrainRequest, job: JobControl) -> Path:
         job.progress(0.0, f"loading codec {req.codec}")
     tj = TrainJob(inputs=inputs, output=out, codec_id=req.codec, codec=req.loaded_codec,
                   latent=None if req.latent in ("", "continuous") else req.latent,
-                  train=train, cache_dir=str(cache_dir()), audio_clips=2, audio_seconds=2.0)
+                  train=train, cache_dir=str(cache_dir()), audio_clips=2, audio_seconds=2.0,
+                  loudness_weight_optional=True)
     try:
         train_sae(tj, control=_JobTrainControl(job), on_metrics=on_metrics,  # type: ignore[arg-type]
                   progress=on_cache)

@@ -41,6 +41,9 @@ class TrainJob:
     audio_seconds: float = 4.0
     stats_frames: int = 1_000_000
     val_frames: int = 16384
+    # The app asks for its loudness weight whatever the codec: with no loudness channel it is dropped
+    # (with a log line) instead of being an error, as it is for `workbench train --loudness-weight`.
+    loudness_weight_optional: bool = False
 
     @property
     def state(self) -> Path:
@@ -74,9 +77,13 @@ def train_sae(
     codec = job.codec if job.codec is not None else get_codec(job.codec_id, latent=job.latent, weights=job.weights)
     train = dict(job.train)
     if float(train.get("loudness_weight", 1.0)) != 1.0 and train.get("loudness_channel") is None:
-        if codec.loudness_channel is None:
+        if codec.loudness_channel is None and job.loudness_weight_optional:
+            say(f"codec '{codec.id}' ({codec.latent_kind} latents) has no loudness channel: loudness weight not used")
+            train["loudness_weight"] = 1.0
+        elif codec.loudness_channel is None:
             raise UsageError(f"--loudness-weight: codec '{codec.id}' ({codec.latent_kind} latents) has no loudness channel")
-        train["loudness_channel"] = codec.loudness_channel
+        else:
+            train["loudness_channel"] = codec.loudness_channel
     cfg = TrainConfig(d_in=codec.latent_dim, **train)  # checked before the (long) store build
     if ctx.active and not ctx.is_local_main:
         ctx.barrier()  # this node's first rank builds the store; then it is a cache hit here
