@@ -128,6 +128,7 @@ def pan_data_music(n_features: int = 64, minutes: float = 10.0) -> dict[str, obj
 
     from workbench.core.codecs import get_codec
     from workbench.core.data.synth import render_clip
+    from workbench.core.resources import default_sae_dir
     from workbench.core.sae.io import load_sae
     from workbench.core.visuals import log_mel
 
@@ -136,7 +137,7 @@ def pan_data_music(n_features: int = 64, minutes: float = 10.0) -> dict[str, obj
     wave = np.asarray(clip.audio, np.float32)
     codec = get_codec("default")
     z = codec.encode(clip.to_audio_clip())
-    sae = load_sae(os.path.join(os.path.dirname(__file__), "..", "resources", "saes", "default"))
+    sae = load_sae(default_sae_dir())
     f = sae.encode_np(z.astype(np.float32))
     top = np.argsort(-(f > 0).mean(0))[:n_features]
     rel = (f[:, top] / np.maximum(f[:, top].max(0), 1e-6)).T.astype(np.float32)

@@ -229,10 +229,7 @@ class SAE(nn.Module):
         JumpReLU gates and the RMSNorm (eps / scale², gain / scale) come out identical.
         """
         s = float(scale)
-        out = SAE(self.d_in, self.d_sae, self.architecture, k=self.k,
-                  apply_b_dec_to_input=self.apply_b_dec_to_input, rms_eps=self.rms_eps / (s * s))
-        out.load_state_dict({k: v.detach().clone() for k, v in self.state_dict().items()})
-        out.info = self.info
+        out = self._copy(rms_eps=self.rms_eps / (s * s))
         out.b_enc.div_(s)
         out.b_dec.div_(s)
         if self.architecture in ("batchtopk", "jumprelu"):
@@ -253,15 +250,20 @@ class SAE(nn.Module):
         w = torch.as_tensor(np.asarray(weights, np.float32), device=self.W_enc.device)
         if w.shape != (self.d_in,) or not bool(torch.isfinite(w).all()) or bool((w <= 0).any()):
             raise UsageError(f"channel weights must be {self.d_in} positive numbers")
-        out = SAE(self.d_in, self.d_sae, self.architecture, k=self.k,
-                  apply_b_dec_to_input=self.apply_b_dec_to_input, rms_eps=self.rms_eps)
-        out.load_state_dict({k: v.detach().clone() for k, v in self.state_dict().items()})
-        out.info = self.info
+        out = self._copy(rms_eps=self.rms_eps)
         with torch.no_grad():
             out.W_enc.mul_(w[:, None])
             out.W_dec.div_(w[None, :])
             out.b_dec.div_(w)
         return out.to(self.W_enc.device)
+
+    def _copy(self, rms_eps: float) -> SAE:
+        """Same architecture and weights (cloned, on the CPU until moved), and the same `info`."""
+        out = SAE(self.d_in, self.d_sae, self.architecture, k=self.k,
+                  apply_b_dec_to_input=self.apply_b_dec_to_input, rms_eps=rms_eps)
+        out.load_state_dict({k: v.detach().clone() for k, v in self.state_dict().items()})
+        out.info = self.info
+        return out
 
     # -- training forward passes -------------------------------------------------------------------
     def training_loss(

@@ -418,9 +418,8 @@ class Trainer:
         if self.val_data is None or self.scale is None:
             return {}
         data = self.val_data[:max_frames]
-        cw = self.cfg.channel_weights()
-        if cw is not None:
-            data = data * cw
+        if self.channel_w is not None:
+            data = data * self.channel_w.cpu().numpy()
         r = evaluate(self.sae, [data[i : i + 4096] for i in range(0, len(data), 4096)], scale=self.scale)
         return {"val_fvu": r["fvu"], "val_mse": r["mse"] / (self.scale**2), "val_l0": r["l0"],
                 "val_dead_fraction": r["dead_fraction"]}
@@ -430,9 +429,8 @@ class Trainer:
         if self.scale is None:
             raise UsageError("nothing trained yet")
         sae = self.sae.folded(self.scale)
-        cw = self.cfg.channel_weights()
-        if cw is not None:
-            sae = sae.channel_weighted(cw)
+        if self.channel_w is not None:
+            sae = sae.channel_weighted(self.channel_w.cpu().numpy())
         return sae.cpu().eval()
 
     # -- checkpoints ---------------------------------------------------------------------------------
