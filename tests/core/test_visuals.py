@@ -82,3 +82,52 @@ def test_waveform_pyramid_keeps_peaks_and_bounds_points() -> None:
     assert 0 < len(t) <= 2 * 100 * 4 + 4 and y.max() == np.float32(0.9)
     assert p.window(700.0, 800.0, 10)[0].size == 0
     assert p.peak == np.float32(0.9)
+
+
+def test_waveform_pyramid_places_samples_at_an_offset_and_keeps_nan_gaps() -> None:
+    from workbench.core.visuals import WaveformPyramid
+
+    y = np.ones(10_000, np.float32)
+    y[2000:6000] = np.nan  # e.g. unvoiced: a gap, not a line through it
+    y[100] = 3.0
+    p = WaveformPyramid(y, 75.0, offset=0.5 / 75)
+    assert abs(p.times()[0] - 0.5 / 75) < 1e-12 and abs(p.duration - 10_000 / 75) < 1e-9
+    t, v = p.window(0.0, p.duration, 50)  # zoomed out: min/max buckets
+    assert np.nanmax(v) == np.float32(3.0) and np.isnan(v).any() and np.isfinite(v).sum() > 10
+    t, v = p.window(1.0, 2.0, 1000)  # zoomed in: raw samples, times shifted by the offset
+    assert abs(t[0] - (0.5 / 75 + np.floor((1.0 - 0.5 / 75) * 75) / 75)) < 1e-5
+    assert p.peak == 3.0
+
+
+def test_column_pyramid_shows_the_maximum_under_each_pixel() -> None:
+    from workbench.core.visuals import ColumnPyramid
+
+    img = np.zeros((3, 60_001), np.uint8)
+    img[1, 12_345] = 200  # one short event in a long image
+    p = ColumnPyramid(img)
+    rows = np.array([0, 1, 1, 2])
+    out = p.sample(0.0, 60_001.0, 1000, rows)  # 60 columns per pixel
+    assert out.shape == (4, 1000) and out.max() == 200
+    assert set(np.nonzero(out)[0]) == {1, 2} and len(np.nonzero(out[1])[0]) == 1
+    assert np.nonzero(out[1])[0][0] == 12_345 * 1000 // 60_001
+    # zoomed in (0.1 column per pixel): each pixel shows the column it falls in
+    out = p.sample(12_340.0, 12_350.0, 100, np.array([1]))
+    assert list(np.nonzero(out[0])[0]) == list(range(50, 60))
+    # the last (odd) column is reachable at every zoom
+    img2 = np.zeros((1, 7), np.uint8)
+    img2[0, 6] = 9
+    assert ColumnPyramid(img2).sample(0.0, 7.0, 2, np.array([0]))[0, 1] == 9
+    # a view wider than the data still covers every column
+    assert ColumnPyramid(img2).sample(0.0, 7.0, 1, np.array([0]))[0, 0] == 9
+
+
+def test_column_pyramid_with_a_centre_keeps_negative_and_positive_extremes() -> None:
+    from workbench.core.visuals import ColumnPyramid
+
+    img = np.full((2, 4096), 128, np.uint8)
+    img[0, 1000] = 3  # a strong negative excursion (diverging map, centre 127.5)
+    img[1, 3000] = 250
+    out = ColumnPyramid(img, centre=127.5).sample(0.0, 4096.0, 16, np.array([0, 1]))
+    assert out[0].min() == 3 and out[1].max() == 250
+    # the plain maximum would hide the negative one
+    assert ColumnPyramid(img).sample(0.0, 4096.0, 16, np.array([0]))[0].min() == 128

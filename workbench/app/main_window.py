@@ -1019,7 +1019,7 @@ class MainWindow(QMainWindow):
     def populated_views(self) -> dict[str, bool]:
         tl = self.timeline
         return {
-            "waveform": tl.wave_a.xData is not None and len(tl.wave_a.xData) > 0,
+            "waveform": tl.wave_a.pyramid is not None,
             "mel_a": tl.img_mel_a.image is not None,
             "mel_b": tl.img_mel_b.image is not None,
             "latents": tl.img_latent.image is not None,

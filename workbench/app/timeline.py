@@ -15,11 +15,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QFont, QFontMetrics
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPen
 from PySide6.QtWidgets import QGraphicsView
 
-from workbench.core.visuals import MelImage, WaveformPyramid, hz_to_mel, symmetric_levels
+from workbench.app.time_items import TimeCurve, TimeImage
+from workbench.core.visuals import MelImage, hz_to_mel, symmetric_levels
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
@@ -28,6 +29,14 @@ COLOR_A = "#8fb3d9"
 COLOR_B = "#ff9d3c"
 PLAYHEAD = "#3fd0ff"
 LINE_COLORS = ["#ff9d3c", "#58c4dd", "#9bd35a", "#e05aa0", "#f5d547", "#b48cff", "#5ad3b0", "#ff6b6b"]
+
+
+def regular_times(times: np.ndarray) -> tuple[float, float]:
+    """(rate, offset) of evenly spaced sample times (frame centres): sample i at offset + i / rate."""
+    t = np.asarray(times, np.float64)
+    if len(t) < 2 or not t[-1] > t[0]:
+        return 1.0, float(t[0]) if len(t) else 0.0
+    return (len(t) - 1) / float(t[-1] - t[0]), float(t[0])
 
 
 class TimelineViewBox(pg.ViewBox):
@@ -78,11 +87,79 @@ class SparseLabelAxis(pg.AxisItem):
         return axis, ticks, kept
 
 
+def nice_step(x: float) -> float:
+    """The smallest of 1, 2, 5 × 10^k that is >= x."""
+    if not x > 0 or not math.isfinite(x):
+        return 1.0
+    e = 10.0 ** math.floor(math.log10(x))
+    for m in (1.0, 2.0, 5.0, 10.0):
+        if m * e >= x * (1 - 1e-9):
+            return m * e
+    return 10.0 * e
+
+
+class TimeAxis(pg.AxisItem):
+    """The timelines' shared time axis (bottom row): a label about every 100 px on a 1-2-5 step, minor
+    ticks between. pyqtgraph's general axis measures every label of up to three tick levels through a
+    painter on each pan step, a tenth of a frame; this one measures each distinct label once."""
+
+    MAJOR_PX = 100.0
+
+    def __init__(self) -> None:
+        super().__init__("bottom")
+        self._font = QFont()
+        self._metrics = QFontMetrics(self._font)
+        self._text_size: dict[str, tuple[float, float]] = {}
+
+    def _size(self, text: str) -> tuple[float, float]:
+        size = self._text_size.get(text)
+        if size is None:
+            r = self._metrics.boundingRect(text)
+            size = self._text_size[text] = (float(r.width() + 2), float(r.height()))
+        return size
+
+    def generateDrawSpecs(self, p: object) -> object:  # noqa: N802 (Qt naming)
+        bounds = self.mapRectFromParent(self.geometry())
+        (v0, v1), width = self.range, bounds.width()
+        if not v1 > v0 or width <= 0:
+            return None
+        font = self.style["tickFont"] or self.font()
+        if font != self._font:
+            self._font, self._metrics = QFont(font), QFontMetrics(font)
+            self._text_size.clear()
+        scale = width / (v1 - v0)
+        major = nice_step(self.MAJOR_PX / scale)
+        minor = major / (4 if round(major / 10 ** math.floor(math.log10(major))) == 2 else 5)
+        top, length = bounds.top(), float(self.style["tickLength"])
+        axis_spec = (self.pen(), QPointF(bounds.left(), top), QPointF(bounds.right(), top))
+        major_pen, minor_pen = self.tickPen(), QPen(self.tickPen())
+        faded = QColor(minor_pen.color())
+        faded.setAlpha(110)
+        minor_pen.setColor(faded)
+        decimals = max(0, -math.floor(math.log10(major) + 1e-9))
+        ticks, texts = [], []
+        gap = length + self.style["tickTextOffset"][1]
+        for k in range(math.ceil(v0 / minor - 1e-9), math.floor(v1 / minor + 1e-9) + 1):
+            v = k * minor
+            x = bounds.left() + (v - v0) * scale
+            is_major = abs(v / major - round(v / major)) < 1e-6
+            n = length if is_major else length / 2
+            ticks.append((major_pen if is_major else minor_pen, QPointF(x, top), QPointF(x, top + n)))
+            if is_major:
+                text = f"{round(v / major) * major:.{decimals}f}"
+                w, h = self._size(text)
+                rect = QRectF(x - w / 2, top + gap, w, h)
+                if bounds.left() <= rect.left() and rect.right() <= bounds.right():
+                    texts.append((rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
+                                  | Qt.TextFlag.TextDontClip, text))
+        return axis_spec, ticks, texts
+
+
 class _Row:
     def __init__(self, view: TimelineView, key: str, label: str, stretch: float) -> None:
         self.key = key
         self.vb = TimelineViewBox()
-        self.plot = pg.PlotItem(viewBox=self.vb, axisItems={"left": SparseLabelAxis("left")})
+        self.plot = pg.PlotItem(viewBox=self.vb, axisItems={"left": SparseLabelAxis("left"), "bottom": TimeAxis()})
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         left = self.plot.getAxis("left")
@@ -171,48 +248,35 @@ class TimelineView(pg.GraphicsLayoutWidget):
         self.rows["heat"].vb.invertY(True)
         self.rows["latent"].vb.invertY(False)
 
-        # Items
-        self.wave_a = pg.PlotDataItem(pen=pg.mkPen(COLOR_A, width=1), name="A: codec output")
-        self.wave_b = pg.PlotDataItem(pen=pg.mkPen(COLOR_B, width=1), name="B: steered")
+        # Items: curves and images that draw only what is in view, at screen resolution (time_items),
+        # so a pan step costs the pixels drawn whatever the clip's length.
+        self.wave_a = TimeCurve(pg.mkPen(COLOR_A, width=1), "A: codec output")
+        self.wave_b = TimeCurve(pg.mkPen(COLOR_B, width=1), "B: steered")
         wp = self.rows["wave"].plot
         self.wave_legend = wp.addLegend(offset=(-4, 2), labelTextColor="#dddddd", labelTextSize="8pt",
                                         brush=pg.mkBrush(16, 16, 16, 210))
         for c in (self.wave_a, self.wave_b):
             wp.addItem(c)
-        # Waveforms are fed per view (a min/max pyramid, ~2 points per pixel); feature lines are short
-        # enough for pyqtgraph's own clipping and peak downsampling (set on the plot: PlotItem.addItem
-        # overrides each item's own settings).
-        self.rows["lines"].plot.setDownsampling(auto=True, mode="peak")
-        self.rows["lines"].plot.setClipToView(True)
-        self.pyramids: list[WaveformPyramid | None] = [None, None]
-        wp.vb.sigXRangeChanged.connect(lambda *_: self._update_waves())
-        wp.vb.sigResized.connect(lambda *_: self._update_waves())
+            self.wave_legend.addItem(c, c.name())
         wp.setYRange(-1, 1, padding=0.02)
         self.wave_b.setZValue(5)
-        self.img_mel_a = pg.ImageItem()
-        self.img_mel_b = pg.ImageItem()
-        self.img_latent = pg.ImageItem()
-        self.img_heat = pg.ImageItem()
-        magma = pg.colormap.get("magma")
-        for img, key in ((self.img_mel_a, "mel_a"), (self.img_mel_b, "mel_b")):
-            img.setColorMap(magma)
-            img.setAutoDownsample(True)
+        self.img_mel_a = TimeImage(pg.colormap.get("magma"))
+        self.img_mel_b = TimeImage(pg.colormap.get("magma"))
+        self.img_latent = TimeImage(pg.colormap.get("CET-D1A"), diverging=True)
+        self.img_heat = TimeImage(pg.colormap.get("viridis"))
+        for img, key in ((self.img_mel_a, "mel_a"), (self.img_mel_b, "mel_b"), (self.img_latent, "latent"),
+                         (self.img_heat, "heat")):
             self.rows[key].plot.addItem(img)
-        self.img_latent.setColorMap(pg.colormap.get("CET-D1A"))
-        self.img_latent.setAutoDownsample(True)
-        self.rows["latent"].plot.addItem(self.img_latent)
-        self.img_heat.setColorMap(pg.colormap.get("viridis"))
-        self.img_heat.setAutoDownsample(True)
-        self.rows["heat"].plot.addItem(self.img_heat)
         lp = self.rows["lines"].plot
         self.lines_legend = lp.addLegend(offset=(-4, 2), labelTextColor="#dddddd", labelTextSize="8pt",
                                          brush=pg.mkBrush(16, 16, 16, 210))
-        self.line_items: list[pg.PlotDataItem] = []
+        self.line_items: list[TimeCurve] = []
         pp = self.rows["prop"].plot
         self.prop_legend = pp.addLegend(offset=(-4, 2), labelTextColor="#dddddd", labelTextSize="8pt",
                                         brush=pg.mkBrush(16, 16, 16, 210))
-        self.prop_a = pg.PlotDataItem(pen=pg.mkPen(COLOR_A, width=1.5), connect="finite", name="A: original")
-        self.prop_b = pg.PlotDataItem(pen=pg.mkPen(COLOR_B, width=1.5), connect="finite", name="B: steered")
+        # 1 px pens only: Qt's raster engine strokes a wider pen about 150x slower (16 ms for 750 points)
+        self.prop_a = TimeCurve(pg.mkPen(COLOR_A, width=1), "A: original")
+        self.prop_b = TimeCurve(pg.mkPen(COLOR_B, width=1), "B: steered")
         for c in (self.prop_a, self.prop_b):
             pp.addItem(c)
         self.prop_b.setZValue(5)
@@ -241,31 +305,22 @@ class TimelineView(pg.GraphicsLayoutWidget):
 
     def set_waveforms(self, a: np.ndarray, b: np.ndarray | None, sample_rate: int) -> None:
         self.set_message("wave", "")
-        pa = WaveformPyramid(a, sample_rate)
-        pb = None if b is None or b is a else WaveformPyramid(b, sample_rate)
-        self.pyramids = [pa, pb]
-        self.wave_b.setVisible(pb is not None)
-        if pb is None:
-            self.wave_b.setData([], [])
-        self._update_waves()
-        lim = max(0.05, 1.1 * max(pa.peak, pb.peak if pb is not None else 0.0))
+        self.wave_a.set_series(a, sample_rate)
+        has_b = b is not None and b is not a
+        if has_b:
+            self.wave_b.set_series(b, sample_rate)  # type: ignore[arg-type]
+        else:
+            self.wave_b.clear()
+        self.wave_b.setVisible(has_b)
+        peaks = [c.pyramid.peak for c in (self.wave_a, self.wave_b) if c.pyramid is not None and c.isVisible()]
+        lim = max(0.05, 1.1 * max(peaks, default=0.0))
         self.rows["wave"].plot.setYRange(-lim, lim, padding=0.0)
 
-    def _update_waves(self) -> None:
-        vb = self.rows["wave"].vb
-        (x0, x1), px = vb.viewRange()[0], max(64, int(vb.width()))
-        margin = 0.25 * (x1 - x0)  # a little beyond the view, so a pan step shows no gap before the update
-        for item, pyr in zip((self.wave_a, self.wave_b), self.pyramids, strict=True):
-            if pyr is not None:
-                t, y = pyr.window(x0 - margin, x1 + margin, px // 2)
-                item.setData(t, y)
-
-    def _set_mel(self, img: pg.ImageItem, key: str, mel: MelImage) -> None:
+    def _set_mel(self, img: TimeImage, key: str, mel: MelImage) -> None:
         db = mel.db
         hi = float(np.percentile(db, 99.5)) if db.size else 0.0
-        img.setImage(db.T, autoLevels=False, levels=(hi - 80.0, hi))
         n_mels = db.shape[1]
-        img.setRect(QRectF(0.0, 0.0, mel.duration, float(n_mels)))
+        img.setImage(db.T, (hi - 80.0, hi), QRectF(0.0, 0.0, mel.duration, float(n_mels)))
         r = self.rows[key]
         r.plot.setYRange(0, n_mels, padding=0)
         lo_m, hi_m = float(hz_to_mel(mel.fmin)), float(hz_to_mel(mel.fmax))
@@ -283,8 +338,7 @@ class TimelineView(pg.GraphicsLayoutWidget):
 
     def set_latents(self, z: np.ndarray, frame_rate: float) -> None:
         lv = symmetric_levels(z)
-        self.img_latent.setImage(np.ascontiguousarray(z.T), autoLevels=False, levels=lv)
-        self.img_latent.setRect(QRectF(0.0, 0.0, z.shape[0] / frame_rate, float(z.shape[1])))
+        self.img_latent.setImage(z.T, lv, QRectF(0.0, 0.0, z.shape[0] / frame_rate, float(z.shape[1])))
         r = self.rows["latent"]
         r.plot.setYRange(0, z.shape[1], padding=0)
         d = z.shape[1]
@@ -304,8 +358,7 @@ class TimelineView(pg.GraphicsLayoutWidget):
             return
         self.set_message("heat", "")
         hi = float(np.percentile(rel[rel > 0], 99)) if (rel > 0).any() else 1.0
-        self.img_heat.setImage(rel, autoLevels=False, levels=(0.0, max(hi, 1e-3)))
-        self.img_heat.setRect(QRectF(0.0, 0.0, rel.shape[1] / frame_rate, float(len(features))))
+        self.img_heat.setImage(rel, (0.0, max(hi, 1e-3)), QRectF(0.0, 0.0, rel.shape[1] / frame_rate, float(len(features))))
         r.plot.setYRange(0, len(features), padding=0)
         n = len(features)
         every = max(1, math.ceil(n / 16))
@@ -319,13 +372,17 @@ class TimelineView(pg.GraphicsLayoutWidget):
             p.removeItem(it)
         self.line_items = []
         self.lines_legend.clear()
+        rate, offset = regular_times(times)
         for i, (_, name, orig, steered) in enumerate(series):
             col = LINE_COLORS[i % len(LINE_COLORS)]
-            c = pg.PlotDataItem(times, orig, pen=pg.mkPen(col, width=1), name=name)
+            c = TimeCurve(pg.mkPen(col, width=1), name)
+            c.set_series(orig, rate, offset)
             p.addItem(c)
+            self.lines_legend.addItem(c, name)
             self.line_items.append(c)
             if steered is not None and not np.array_equal(steered, orig):
-                d = pg.PlotDataItem(times, steered, pen=pg.mkPen(col, width=1, style=Qt.PenStyle.DashLine))
+                d = TimeCurve(pg.mkPen(col, width=1, style=Qt.PenStyle.DashLine))
+                d.set_series(steered, rate, offset)
                 p.addItem(d)
                 self.line_items.append(d)
         if series:
@@ -343,12 +400,13 @@ class TimelineView(pg.GraphicsLayoutWidget):
         self.prop_name = label
         r.set_title(label)
         r.plot.getAxis("left").setTicks(ticks)
-        self.prop_a.setData(times, a)
+        rate, offset = regular_times(times)
+        self.prop_a.set_series(a, rate, offset)
         show_b = b is not None
         if show_b:
-            self.prop_b.setData(times, b)
+            self.prop_b.set_series(b, rate, offset)  # type: ignore[arg-type]
         else:
-            self.prop_b.setData([], [])
+            self.prop_b.clear()
         self.prop_b.setVisible(show_b)
         self.prop_legend.clear()
         suffix = f" ({how})" if how else ""
@@ -366,8 +424,8 @@ class TimelineView(pg.GraphicsLayoutWidget):
             self.set_message("prop", f"{label}: undefined in this clip (silent or unvoiced)")
 
     def clear_property(self, message: str) -> None:
-        self.prop_a.setData([], [])
-        self.prop_b.setData([], [])
+        self.prop_a.clear()
+        self.prop_b.clear()
         self.prop_b.hide()
         self.prop_legend.clear()
         self.set_message("prop", message)

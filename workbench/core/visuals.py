@@ -135,20 +135,24 @@ def relative_activations(f: np.ndarray, features: np.ndarray, max_activation: np
 
 
 class WaveformPyramid:
-    """Min/max envelopes of a waveform at bucket sizes 16, 64, 256, … samples.
+    """Min/max envelopes of a regularly sampled series (a waveform, a feature's activation, a property over
+    time) at bucket sizes 16, 64, 256, … samples.
 
     A view asks for the samples between two times at about two points per pixel and gets either the
     raw samples (zoomed in) or the interleaved min/max of the coarsest level that still has a bucket
     per pixel: O(pixels) work per pan or zoom step whatever the clip length, with every peak visible.
+    Sample i sits at time `offset + i / sample_rate`. NaN (undefined, e.g. unvoiced pitch) is skipped by
+    the envelopes; a bucket with nothing but NaN stays NaN, so gaps stay gaps.
     """
 
     BASE = 16
     FACTOR = 4
 
-    def __init__(self, samples: np.ndarray, sample_rate: int) -> None:
+    def __init__(self, samples: np.ndarray, sample_rate: float, offset: float = 0.0) -> None:
         x = np.asarray(samples, np.float32)
         self.x = x.mean(axis=1) if x.ndim == 2 else x
-        self.sample_rate = int(sample_rate)
+        self.sample_rate = float(sample_rate)
+        self.offset = float(offset)
         self.levels: list[tuple[int, np.ndarray, np.ndarray]] = []
         lo = hi = None
         bucket = self.BASE
@@ -156,23 +160,31 @@ class WaveformPyramid:
             if lo is None or hi is None:
                 m = len(self.x) // bucket
                 blocks = self.x[: m * bucket].reshape(m, bucket)
-                lo, hi = blocks.min(axis=1), blocks.max(axis=1)
+                lo, hi = np.fmin.reduce(blocks, axis=1), np.fmax.reduce(blocks, axis=1)
             else:
                 m = len(lo) // self.FACTOR
-                lo = lo[: m * self.FACTOR].reshape(m, self.FACTOR).min(axis=1)
-                hi = hi[: m * self.FACTOR].reshape(m, self.FACTOR).max(axis=1)
+                lo = np.fmin.reduce(lo[: m * self.FACTOR].reshape(m, self.FACTOR), axis=1)
+                hi = np.fmax.reduce(hi[: m * self.FACTOR].reshape(m, self.FACTOR), axis=1)
             self.levels.append((bucket, lo, hi))
             bucket *= self.FACTOR
 
     @property
     def peak(self) -> float:
-        return float(np.abs(self.x).max()) if len(self.x) else 0.0
+        return float(np.nanmax(np.abs(self.x))) if np.isfinite(self.x).any() else 0.0
+
+    @property
+    def duration(self) -> float:
+        return len(self.x) / self.sample_rate
+
+    def times(self) -> np.ndarray:
+        """The time of every sample (float64)."""
+        return self.offset + np.arange(len(self.x), dtype=np.float64) / self.sample_rate
 
     def window(self, t0: float, t1: float, pixels: int) -> tuple[np.ndarray, np.ndarray]:
         """(t, y) float32 covering [t0, t1] with at most about 2 * `pixels` points (plus the edges)."""
         sr, n = self.sample_rate, len(self.x)
-        a = max(0, int(np.floor(t0 * sr)))
-        b = min(n, int(np.ceil(t1 * sr)) + 1)
+        a = max(0, int(np.floor((t0 - self.offset) * sr)))
+        b = min(n, int(np.ceil((t1 - self.offset) * sr)) + 1)
         if b <= a:
             return np.zeros(0, np.float32), np.zeros(0, np.float32)
         want = (b - a) / max(1, pixels)
@@ -181,12 +193,77 @@ class WaveformPyramid:
             if lv[0] <= want:
                 level = lv
         if level is None:
-            t = (np.arange(a, b, dtype=np.float64) / sr).astype(np.float32)
+            t = (self.offset + np.arange(a, b, dtype=np.float64) / sr).astype(np.float32)
             return t, self.x[a:b]
         bucket, lo, hi = level
         i0, i1 = a // bucket, min(len(lo), -(-b // bucket))
         y = np.empty(2 * (i1 - i0), np.float32)
         y[0::2] = lo[i0:i1]
         y[1::2] = hi[i0:i1]
-        centres = (np.arange(i0, i1, dtype=np.float64) * bucket + bucket / 2) / sr
+        centres = self.offset + (np.arange(i0, i1, dtype=np.float64) * bucket + bucket / 2) / sr
         return np.repeat(centres, 2).astype(np.float32), y
+
+
+class ColumnPyramid:
+    """Column-wise pooling of an image [rows, cols] of uint8 colour indices at 1, 2, 4, … columns per
+    column, for drawing a long image (a 10-minute spectrogram is 60 000 columns) at screen resolution:
+    each screen pixel shows the most extreme of the columns it covers, so a short event stays visible
+    when zoomed out, and the work per frame follows the pixels drawn, not the image's length.
+
+    "Most extreme" is the maximum (colour indices rise with the value, so the maximum index is the
+    index of the maximum), or with `centre` set (a diverging map, e.g. latents around 0 at index 127.5)
+    the index farthest from the centre, so negative and positive excursions both survive."""
+
+    def __init__(self, image: np.ndarray, centre: float | None = None) -> None:
+        img = np.ascontiguousarray(image)
+        if img.ndim != 2:
+            raise ValueError(f"ColumnPyramid needs a 2-D image, got shape {img.shape}")
+        self.centre = centre
+        self.levels: list[np.ndarray] = [img]
+        while img.shape[1] >= 4:
+            m = img.shape[1] // 2
+            pooled = self._pick(img[:, 0 : 2 * m : 2], img[:, 1 : 2 * m : 2])
+            if img.shape[1] % 2:  # an odd last column stays on its own
+                pooled = np.concatenate([pooled, img[:, -1:]], axis=1)
+            img = np.ascontiguousarray(pooled)
+            self.levels.append(img)
+
+    def _pick(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if self.centre is None:
+            return np.maximum(a, b)
+        c = self.centre
+        return np.where(np.abs(a.astype(np.float32) - c) >= np.abs(b.astype(np.float32) - c), a, b)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.levels[0].shape  # type: ignore[return-value]
+
+    def sample(self, c0: float, c1: float, width: int, rows: np.ndarray) -> np.ndarray:
+        """[len(rows), width]: the base columns [c0, c1) cut into `width` equal parts, each pooled over
+        its columns (or the column it falls in, zoomed in), taking image rows `rows`."""
+        width = max(1, int(width))
+        if self.shape[1] == 0 or len(rows) == 0:
+            return np.zeros((len(rows), width), self.levels[0].dtype)
+        per_px = (c1 - c0) / width
+        # the finest level with at least one of its columns per pixel: each pixel then covers 1 or 2 of them
+        level = min(len(self.levels) - 1, max(0, int(np.floor(np.log2(max(per_px, 1.0))))))
+        img, f = self.levels[level], 2 ** level
+        m = img.shape[1]
+        edges = np.linspace(c0, c1, width + 1) / f
+        cuts = np.floor(edges).astype(np.int64)
+        cuts[-1] = np.ceil(edges[-1])  # a column only partly in view still counts
+        start = np.clip(cuts[:-1], 0, m - 1)
+        stop = np.clip(cuts[1:], start + 1, m)  # exclusive; zoomed in, a pixel inside one column gets it
+        # np.take on a column slice, then on rows: several times faster than one 2-D fancy index
+        lo = int(start[0])
+        part = img[:, lo : int(stop[-1])]
+        rows = np.asarray(rows, np.intp)
+
+        def cols(c: np.ndarray) -> np.ndarray:
+            return np.take(np.take(part, c - lo, axis=1), rows, axis=0)
+
+        out = cols(start)
+        longest = int((stop - start).max())
+        for k in range(1, longest):  # 1 more column per pixel, except for a view wider than the data
+            out = self._pick(out, cols(np.minimum(start + k, stop - 1)))
+        return out
