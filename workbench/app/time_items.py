@@ -1,64 +1,152 @@
 """Lean graphics items for the timelines: a curve and an image over time that draw only what is in
-view, at screen resolution.
+view, at screen resolution, and pan by moving pixels already drawn.
 
 pyqtgraph's PlotDataItem and ImageItem redo per-item work on every pan: clipping re-sets the curve's
 data, which drops its cached bounds (recomputed with nanmin/nanmax several times per frame), and the
 image is scaled from its full length by Qt's raster engine. Here the data, its bounds and a min/max
-(curves) or maximum (images) pyramid are fixed when the data is set, and `paint` takes from the pyramid
-just the samples the view needs: about two points per pixel for a curve; one image pixel per screen
-pixel, already coloured, blitted without scaling. Panning then costs the pixels drawn, not the clip's
-length, and changes nothing but the view's transform.
+(curves) or maximum (images) pyramid are fixed when the data is set. Each item keeps a strip of
+rendered screen columns (`_Strip`) reaching past the view on both sides; `paint` blits the part in
+view, unscaled, and renders only the columns a pan brings into the strip: about two points per pixel
+for a curve, one image pixel per screen pixel, already coloured. A pan step then costs about the pixels
+it uncovers, whatever the clip's length.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF
-from PySide6.QtGui import QImage, QPainter
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QImage, QPainter, QPen, QTransform
 
 from workbench.core.visuals import ColumnPyramid, WaveformPyramid
 
+StripKey = tuple[float, float, float, int, int]  # m11, m22, dy, y0, y1: the zoom and the rows' placement
+
+
+@dataclass
+class _Strip:
+    """Rendered screen columns [u0, u1) for one zoom and row placement. u = item x * m11 is the screen x
+    less the view's offset (rounded to a pixel), so a pan moves pixels without changing them."""
+
+    key: StripKey
+    u0: int
+    u1: int
+    pixels: np.ndarray  # [rows, u1 - u0] uint32 ARGB: the QImage's memory
+    image: QImage
+
+
+class _StripItem(pg.GraphicsObject):
+    """Keeps a strip of rendered columns one view wide beyond each side of the view; a pan that comes
+    within half a view of its end renders just the columns to add and drops those far behind."""
+
+    FORMAT = QImage.Format.Format_RGB32
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._strip: _Strip | None = None
+
+    def _render(self, key: StripKey, u0: int, u1: int) -> np.ndarray:
+        """[y1 - y0, u1 - u0] uint32 pixels of screen columns u0..u1 (subclasses)."""
+        raise NotImplementedError
+
+    def _data_rect(self) -> QRectF:
+        return self.boundingRect()
+
+    def invalidate(self) -> None:
+        self._strip = None
+        self.update()
+
+    def _paint_strip(self, p: QPainter, vis: QRectF) -> None:
+        tr = p.transform()
+        if vis.isEmpty() or tr.m11() <= 0 or tr.m12() or tr.m21():  # time runs left to right, unrotated
+            return
+        dev = tr.mapRect(vis)
+        x0, x1 = math.floor(dev.left()), math.ceil(dev.right())
+        y0, y1 = math.floor(dev.top()), math.ceil(dev.bottom())
+        if x1 <= x0 or y1 <= y0:
+            return
+        shift = round(tr.dx())
+        u0, u1 = x0 - shift, x1 - shift
+        key: StripKey = (tr.m11(), tr.m22(), tr.dy(), y0, y1)
+        data = self._data_rect()
+        lo, hi = math.floor(data.left() * tr.m11()) - 2, math.ceil(data.right() * tr.m11()) + 2
+        w = u1 - u0
+        st = self._strip
+        if st is None or st.key != key or u0 - w // 2 < max(lo, st.u0) or u1 + w // 2 > min(hi, st.u1):
+            a, b = min(u0, max(lo, u0 - w)), max(u1, min(hi, u1 + w))
+            if st is not None and st.key == key and st.u0 < b and a < st.u1:  # keep what overlaps
+                parts = []
+                if a < st.u0:
+                    parts.append(self._render(key, a, st.u0))
+                parts.append(st.pixels[:, max(a, st.u0) - st.u0 : min(b, st.u1) - st.u0])
+                if st.u1 < b:
+                    parts.append(self._render(key, st.u1, b))
+                pixels = np.ascontiguousarray(np.concatenate(parts, axis=1))
+            else:
+                pixels = self._render(key, a, b)
+            image = QImage(pixels.data, b - a, y1 - y0, 4 * (b - a), self.FORMAT)
+            st = self._strip = _Strip(key, a, b, pixels, image)
+        p.save()
+        p.resetTransform()
+        p.drawImage(QPointF(x0, y0), st.image, QRectF(u0 - st.u0, 0, w, y1 - y0))
+        p.restore()
+
 
 class TimeCurve(pg.GraphicsObject):
-    """A regularly sampled series over time (waveform, feature activation, property; NaN = gap).
+    """A regularly sampled series over time (waveform, feature activation, property; NaN = gap), drawn by
+    the `CurveLayer` of its row, not by itself (it is not added to the scene).
 
-    `opts` carries the pen for pyqtgraph's legend sample; `xData`/`yData` give the whole series."""
+    `opts` carries the pen for pyqtgraph's legend sample (whose click toggles the curve's visibility);
+    `xData`/`yData` give the whole series."""
 
     def __init__(self, pen: Any, name: str = "") -> None:
         super().__init__()
+        self.setFlag(self.GraphicsItemFlag.ItemHasNoContents)
         self.opts: dict[str, Any] = {"pen": pg.mkPen(pen), "name": name, "antialias": False}
+        # A dashed pen's pattern runs along the path from its start, which differs between the strips a
+        # pan draws; the line is drawn solid and cut into dashes by screen column instead.
+        self.dashed = self.opts["pen"].style() != Qt.PenStyle.SolidLine
+        self.solid_pen = QPen(self.opts["pen"])
+        self.solid_pen.setStyle(Qt.PenStyle.SolidLine)
         self.pyramid: WaveformPyramid | None = None
-        self._bounds = QRectF()
-        self._path_key: tuple[float, float, int] | None = None
-        self._path: Any = None
+        self.bounds = QRectF()
+        self.layer: CurveLayer | None = None
 
     def name(self) -> str:
         return str(self.opts["name"])
 
+    def _changed(self) -> None:
+        if self.layer is not None:
+            self.layer.invalidate()
+
     def set_series(self, y: np.ndarray, rate: float, offset: float = 0.0) -> None:
         """Sample i of `y` at time offset + i / rate."""
-        self.prepareGeometryChange()
         pyr = WaveformPyramid(np.asarray(y, np.float32), rate, offset)
         finite = pyr.x[np.isfinite(pyr.x)]
         self.pyramid = pyr if len(pyr.x) else None
         if self.pyramid is None:
-            self._bounds = QRectF()
+            self.bounds = QRectF()
         else:
             lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
-            self._bounds = QRectF(offset, lo, max(pyr.duration, 1e-9), max(hi - lo, 1e-9))
-        self._path_key = None
-        self.update()
+            self.bounds = QRectF(offset, lo, max(pyr.duration, 1e-9), max(hi - lo, 1e-9))
+        self._changed()
 
     def clear(self) -> None:
-        self.prepareGeometryChange()
         self.pyramid = None
-        self._bounds = QRectF()
-        self._path_key = None
-        self.update()
+        self.bounds = QRectF()
+        self._changed()
+
+    def setVisible(self, visible: bool) -> None:  # noqa: N802 (Qt naming)
+        super().setVisible(visible)
+        self._changed()
+
+    def setZValue(self, z: float) -> None:  # noqa: N802
+        super().setZValue(z)
+        self._changed()
 
     @property
     def xData(self) -> np.ndarray | None:  # noqa: N802 (pyqtgraph naming)
@@ -68,33 +156,93 @@ class TimeCurve(pg.GraphicsObject):
     def yData(self) -> np.ndarray | None:  # noqa: N802
         return None if self.pyramid is None else self.pyramid.x
 
-    def dataBounds(self, ax: int, frac: float = 1.0, orthoRange: Any = None) -> tuple[float, float] | None:  # noqa: N802, N803
-        if self.pyramid is None:
-            return None
-        b = self._bounds
-        return (b.left(), b.right()) if ax == 0 else (b.top(), b.bottom())
-
     def boundingRect(self) -> QRectF:  # noqa: N802
-        return QRectF(self._bounds)
+        return QRectF(self.bounds)
 
     def paint(self, p: QPainter, *args: Any) -> None:
-        if self.pyramid is None:
-            return
+        pass
+
+    def draw(self, qp: QPainter, key: StripKey, u0: int, u1: int) -> None:
+        """Stroke the columns u0..u1 of this curve with `qp` (set up for those columns by the layer)."""
+        assert self.pyramid is not None
+        # a pixel beyond each end, so a line crossing into the next columns is drawn the same in both
+        t, y = self.pyramid.window((u0 - 1) / key[0], (u1 + 1) / key[0], (u1 - u0 + 2) // 2)
+        if len(t):
+            qp.setPen(self.solid_pen)
+            qp.drawPath(pg.arrayToQPath(t, y, connect="finite"))
+
+
+class CurveLayer(_StripItem):
+    """The curves of one row, drawn into one opaque strip on the row's background colour: a pan step
+    blits one image per row instead of blending one per curve, which costs as much as stroking it."""
+
+    def __init__(self, background: str) -> None:
+        super().__init__()
+        self.background = int(QColor(background).rgb())
+        self.curves: list[TimeCurve] = []
+
+    def add(self, curve: TimeCurve) -> None:
+        curve.layer = self
+        self.curves.append(curve)
+        self.invalidate()
+
+    def remove(self, curve: TimeCurve) -> None:
+        curve.layer = None
+        self.curves.remove(curve)
+        self.invalidate()
+
+    def _shown(self) -> list[TimeCurve]:
+        return sorted((c for c in self.curves if c.pyramid is not None and c.isVisible()), key=lambda c: c.zValue())
+
+    def _data_rect(self) -> QRectF:
+        r = QRectF()
+        for c in self._shown():
+            r = r.united(c.bounds)
+        return r
+
+    def dataBounds(self, ax: int, frac: float = 1.0, orthoRange: Any = None) -> None:  # noqa: N802, N803
+        return None  # the row's range is set by the timeline, never from the curves
+
+    def boundingRect(self) -> QRectF:  # noqa: N802
+        # all the row's height: the layer paints the view's height (lines may leave their data bounds)
+        r = self._data_rect()
+        return QRectF(r.left(), -1e9, r.width(), 2e9) if not r.isNull() else QRectF()
+
+    def invalidate(self) -> None:
+        self.prepareGeometryChange()
+        super().invalidate()
+
+    def _render(self, key: StripKey, u0: int, u1: int) -> np.ndarray:
+        m11, m22, dy, y0, y1 = key
+        w, h = u1 - u0, y1 - y0
+        pixels = np.full((h, w), self.background, np.uint32)
+        img = QImage(pixels.data, w, h, 4 * w, self.FORMAT)
+        qp = QPainter(img)
+        to_strip = QTransform(m11, 0.0, 0.0, m22, -u0, dy - y0)
+        for c in self._shown():
+            if not c.dashed:
+                qp.setTransform(to_strip)
+                c.draw(qp, key, u0, u1)
+                continue
+            # dashes counted from screen columns, so strips drawn apart still line up
+            line = np.zeros((h, w), np.uint32)
+            limg = QImage(line.data, w, h, 4 * w, QImage.Format.Format_ARGB32_Premultiplied)
+            lp = QPainter(limg)
+            lp.setTransform(to_strip)
+            c.draw(lp, key, u0, u1)
+            lp.end()
+            line[:, np.arange(u0, u1) % 8 >= 5] = 0
+            qp.resetTransform()
+            qp.drawImage(0, 0, limg)
+        qp.end()
+        return pixels
+
+    def paint(self, p: QPainter, *args: Any) -> None:
         vr = self.viewRect()
-        if vr is None:
-            return
-        pixels = max(16, int(abs(p.transform().m11()) * vr.width()))
-        key = self._path_key
-        # The path covers the view and one view-width each side: pan steps within that reuse it.
-        if key is None or key[2] != pixels or not (key[0] <= vr.left() and vr.right() <= key[1]):
-            w = vr.width()
-            key = (vr.left() - w, vr.right() + w, pixels)
-            t, y = self.pyramid.window(key[0], key[1], 3 * pixels // 2)
-            self._path = pg.arrayToQPath(t, y, connect="finite") if len(t) else None
-            self._path_key = key
-        if self._path is not None:
-            p.setPen(self.opts["pen"])
-            p.drawPath(self._path)
+        r = self._data_rect()
+        if vr is not None and not r.isNull():
+            left, right = max(vr.left(), r.left()), min(vr.right(), r.right())
+            self._paint_strip(p, QRectF(left, vr.top(), right - left, vr.height()))
 
 
 def lookup_table(cmap: pg.ColorMap) -> np.ndarray:
@@ -103,7 +251,7 @@ def lookup_table(cmap: pg.ColorMap) -> np.ndarray:
     return (0xFF000000 | (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]).astype(np.uint32)
 
 
-class TimeImage(pg.GraphicsObject):
+class TimeImage(_StripItem):
     """An image [rows, cols] placed on a rectangle (x = time), coloured once through a 256-colour map
     and drawn by sampling, for each screen pixel in view, the most extreme of the columns under it."""
 
@@ -115,8 +263,6 @@ class TimeImage(pg.GraphicsObject):
         self.levels = (0.0, 1.0)
         self.pyramid: ColumnPyramid | None = None
         self._rect = QRectF()
-        self._cache_key: tuple[Any, ...] | None = None
-        self._cache: tuple[QImage, np.ndarray, QPointF] | None = None
 
     def setImage(self, image: np.ndarray, levels: tuple[float, float], rect: QRectF) -> None:  # noqa: N802
         """`image` [rows, cols]: row 0 at the rect's top (y = rect.top()), columns across its width."""
@@ -129,17 +275,14 @@ class TimeImage(pg.GraphicsObject):
         self.levels = (lo, hi)
         self.pyramid = ColumnPyramid(idx, centre=127.5 if self.diverging else None)
         self._rect = QRectF(rect)
-        self._cache_key = None
-        self.update()
+        self.invalidate()
 
     def clear(self) -> None:
         self.prepareGeometryChange()
         self.image = None
         self.pyramid = None
         self._rect = QRectF()
-        self._cache_key = None
-        self._cache = None
-        self.update()
+        self.invalidate()
 
     def dataBounds(self, ax: int, frac: float = 1.0, orthoRange: Any = None) -> tuple[float, float] | None:  # noqa: N802, N803
         if self.pyramid is None:
@@ -150,47 +293,18 @@ class TimeImage(pg.GraphicsObject):
     def boundingRect(self) -> QRectF:  # noqa: N802
         return QRectF(self._rect)
 
-    def _render(self, tr: Any, vis: QRectF) -> tuple[QImage, np.ndarray, QPointF] | None:
+    def _render(self, key: StripKey, u0: int, u1: int) -> np.ndarray:
         assert self.pyramid is not None
-        dev = tr.mapRect(vis)
-        x0, x1 = math.floor(dev.left()), math.ceil(dev.right())
-        y0, y1 = math.floor(dev.top()), math.ceil(dev.bottom())
-        w, h = x1 - x0, y1 - y0
-        if w <= 0 or h <= 0:
-            return None
+        m11, m22, dy, y0, y1 = key
         r = self._rect
         n_rows, n_cols = self.pyramid.shape
-        # device pixel -> item coordinate (an axis-aligned transform: scale and offset per axis)
-        ix0 = (x0 - tr.dx()) / tr.m11()
-        ix1 = (x1 - tr.dx()) / tr.m11()
-        c0, c1 = sorted(((ix0 - r.left()) / r.width() * n_cols, (ix1 - r.left()) / r.width() * n_cols))
-        iy = (np.arange(y0, y1) + 0.5 - tr.dy()) / tr.m22()
+        c0 = (u0 / m11 - r.left()) / r.width() * n_cols
+        c1 = (u1 / m11 - r.left()) / r.width() * n_cols
+        iy = (np.arange(y0, y1) + 0.5 - dy) / m22
         rows = np.clip(np.floor((iy - r.top()) / r.height() * n_rows), 0, n_rows - 1).astype(np.intp)
-        idx = self.pyramid.sample(c0, c1, w, rows)
-        if tr.m11() < 0:
-            idx = idx[:, ::-1]
-        argb = np.ascontiguousarray(self.lut[idx])
-        img = QImage(argb.data, w, h, 4 * w, QImage.Format.Format_RGB32)
-        return img, argb, QPointF(x0, y0)
+        return np.take(self.lut, self.pyramid.sample(c0, c1, u1 - u0, rows))  # faster than self.lut[idx]
 
     def paint(self, p: QPainter, *args: Any) -> None:
-        if self.pyramid is None or self._rect.isEmpty():
-            return
         vr = self.viewRect()
-        if vr is None:
-            return
-        vis = vr.intersected(self._rect)
-        if vis.isEmpty():
-            return
-        tr = p.transform()
-        key = (tr.m11(), tr.m22(), tr.dx(), tr.dy(), vis.left(), vis.top(), vis.width(), vis.height())
-        if key != self._cache_key:  # a repaint with the view unchanged (playhead moving) reuses the pixels
-            self._cache = self._render(tr, vis)
-            self._cache_key = key
-        if self._cache is None:
-            return
-        img, _, at = self._cache
-        p.save()
-        p.resetTransform()
-        p.drawImage(at, img)
-        p.restore()
+        if self.pyramid is not None and vr is not None and not self._rect.isEmpty():
+            self._paint_strip(p, vr.intersected(self._rect))

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPen
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen, QStaticText, QTransform
 from PySide6.QtWidgets import QGraphicsView
 
-from workbench.app.time_items import TimeCurve, TimeImage
+from workbench.app.time_items import CurveLayer, TimeCurve, TimeImage
 from workbench.core.visuals import MelImage, hz_to_mel, symmetric_levels
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
@@ -28,6 +28,7 @@ AXIS_WIDTH = 64
 COLOR_A = "#8fb3d9"
 COLOR_B = "#ff9d3c"
 PLAYHEAD = "#3fd0ff"
+BACKGROUND = "#161616"
 LINE_COLORS = ["#ff9d3c", "#58c4dd", "#9bd35a", "#e05aa0", "#f5d547", "#b48cff", "#5ad3b0", "#ff6b6b"]
 
 
@@ -101,7 +102,8 @@ def nice_step(x: float) -> float:
 class TimeAxis(pg.AxisItem):
     """The timelines' shared time axis (bottom row): a label about every 100 px on a 1-2-5 step, minor
     ticks between. pyqtgraph's general axis measures every label of up to three tick levels through a
-    painter on each pan step, a tenth of a frame; this one measures each distinct label once."""
+    painter and records them in a QPicture on each pan step, a tenth of a frame; this one lays out each
+    distinct label once (QStaticText) and draws straight to the screen."""
 
     MAJOR_PX = 100.0
 
@@ -110,6 +112,7 @@ class TimeAxis(pg.AxisItem):
         self._font = QFont()
         self._metrics = QFontMetrics(self._font)
         self._text_size: dict[str, tuple[float, float]] = {}
+        self._static: dict[str, QStaticText] = {}
 
     def _size(self, text: str) -> tuple[float, float]:
         size = self._text_size.get(text)
@@ -118,7 +121,35 @@ class TimeAxis(pg.AxisItem):
             size = self._text_size[text] = (float(r.width() + 2), float(r.height()))
         return size
 
+    def paint(self, p: QPainter, *args: object) -> None:
+        laid = self._layout()
+        if laid is None:
+            return
+        (pen, a, b), tick_groups, texts = laid
+        p.setPen(pen)
+        p.drawLine(a, b)
+        for tick_pen, lines in tick_groups:
+            p.setPen(tick_pen)
+            p.drawLines(lines)
+        p.setPen(self.textPen())
+        p.setFont(self._font)
+        for rect, _, text in texts:
+            st = self._static.get(text)
+            if st is None:
+                st = self._static[text] = QStaticText(text)
+                st.prepare(QTransform(), self._font)
+            p.drawStaticText(rect.topLeft() + QPointF(1, 0), st)
+
     def generateDrawSpecs(self, p: object) -> object:  # noqa: N802 (Qt naming)
+        """pyqtgraph's form of the layout: (axis line, [(pen, p1, p2) per tick], [(rect, flags, text)])."""
+        laid = self._layout()
+        if laid is None:
+            return None
+        axis_spec, tick_groups, texts = laid
+        return axis_spec, [(pen, ln.p1(), ln.p2()) for pen, lines in tick_groups for ln in lines], texts
+
+    def _layout(self) -> tuple[tuple[QPen, QPointF, QPointF], list[tuple[QPen, list[QLineF]]],
+                               list[tuple[QRectF, Qt.AlignmentFlag, str]]] | None:
         bounds = self.mapRectFromParent(self.geometry())
         (v0, v1), width = self.range, bounds.width()
         if not v1 > v0 or width <= 0:
@@ -127,6 +158,7 @@ class TimeAxis(pg.AxisItem):
         if font != self._font:
             self._font, self._metrics = QFont(font), QFontMetrics(font)
             self._text_size.clear()
+            self._static.clear()
         scale = width / (v1 - v0)
         major = nice_step(self.MAJOR_PX / scale)
         minor = major / (4 if round(major / 10 ** math.floor(math.log10(major))) == 2 else 5)
@@ -136,22 +168,24 @@ class TimeAxis(pg.AxisItem):
         faded = QColor(minor_pen.color())
         faded.setAlpha(110)
         minor_pen.setColor(faded)
+        ks = np.arange(math.ceil(v0 / minor - 1e-9), math.floor(v1 / minor + 1e-9) + 1)
+        values = ks * minor
+        xs = bounds.left() + (values - v0) * scale
+        is_major = np.abs(values / major - np.round(values / major)) < 1e-6
+        ticks = [(major_pen, [QLineF(x, top, x, top + length) for x in xs[is_major].tolist()]),
+                 (minor_pen, [QLineF(x, top, x, top + length / 2) for x in xs[~is_major].tolist()])]
         decimals = max(0, -math.floor(math.log10(major) + 1e-9))
-        ticks, texts = [], []
+        texts: list[tuple[QRectF, Qt.AlignmentFlag, str]] = []
         gap = length + self.style["tickTextOffset"][1]
-        for k in range(math.ceil(v0 / minor - 1e-9), math.floor(v1 / minor + 1e-9) + 1):
-            v = k * minor
-            x = bounds.left() + (v - v0) * scale
-            is_major = abs(v / major - round(v / major)) < 1e-6
-            n = length if is_major else length / 2
-            ticks.append((major_pen if is_major else minor_pen, QPointF(x, top), QPointF(x, top + n)))
-            if is_major:
-                text = f"{round(v / major) * major:.{decimals}f}"
-                w, h = self._size(text)
-                rect = QRectF(x - w / 2, top + gap, w, h)
-                if bounds.left() <= rect.left() and rect.right() <= bounds.right():
-                    texts.append((rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
-                                  | Qt.TextFlag.TextDontClip, text))
+        flags = Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
+        for x, v in zip(xs[is_major].tolist(), values[is_major].tolist(), strict=True):
+            text = f"{round(v / major) * major:.{decimals}f}"
+            w, h = self._size(text)
+            # centred on its tick, or moved inside the axis at either end (0 stays labelled)
+            left = min(max(x - w / 2, bounds.left()), bounds.right() - w)
+            rect = QRectF(left, top + gap, w, h)
+            if not texts or texts[-1][0].right() < rect.left():
+                texts.append((rect, flags, text))
         return axis_spec, ticks, texts
 
 
@@ -220,7 +254,7 @@ class TimelineView(pg.GraphicsLayoutWidget):
 
     def __init__(self, parent: object = None) -> None:
         super().__init__(parent)
-        self.setBackground("#161616")
+        self.setBackground(BACKGROUND)
         # Qt widens every repainted area by 2 px for antialiasing: panning then reached into the seven
         # axes beside the plots and repainted all of them each frame. Nothing here is antialiased.
         self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontAdjustForAntialiasing, True)
@@ -255,8 +289,12 @@ class TimelineView(pg.GraphicsLayoutWidget):
         wp = self.rows["wave"].plot
         self.wave_legend = wp.addLegend(offset=(-4, 2), labelTextColor="#dddddd", labelTextSize="8pt",
                                         brush=pg.mkBrush(16, 16, 16, 210))
+        # each curve row draws its curves in one layer (time_items.CurveLayer), on the view's background
+        self.layers = {key: CurveLayer(BACKGROUND) for key in ("wave", "lines", "prop")}
+        for key, layer in self.layers.items():
+            self.rows[key].plot.addItem(layer)
         for c in (self.wave_a, self.wave_b):
-            wp.addItem(c)
+            self.layers["wave"].add(c)
             self.wave_legend.addItem(c, c.name())
         wp.setYRange(-1, 1, padding=0.02)
         self.wave_b.setZValue(5)
@@ -278,7 +316,7 @@ class TimelineView(pg.GraphicsLayoutWidget):
         self.prop_a = TimeCurve(pg.mkPen(COLOR_A, width=1), "A: original")
         self.prop_b = TimeCurve(pg.mkPen(COLOR_B, width=1), "B: steered")
         for c in (self.prop_a, self.prop_b):
-            pp.addItem(c)
+            self.layers["prop"].add(c)
         self.prop_b.setZValue(5)
         self.prop_b.hide()
         self.prop_name = ""
@@ -369,7 +407,7 @@ class TimelineView(pg.GraphicsLayoutWidget):
         """series: (feature, name, original, steered or None), in units of the feature's maximum."""
         p = self.rows["lines"].plot
         for it in self.line_items:
-            p.removeItem(it)
+            self.layers["lines"].remove(it)
         self.line_items = []
         self.lines_legend.clear()
         rate, offset = regular_times(times)
@@ -377,13 +415,13 @@ class TimelineView(pg.GraphicsLayoutWidget):
             col = LINE_COLORS[i % len(LINE_COLORS)]
             c = TimeCurve(pg.mkPen(col, width=1), name)
             c.set_series(orig, rate, offset)
-            p.addItem(c)
+            self.layers["lines"].add(c)
             self.lines_legend.addItem(c, name)
             self.line_items.append(c)
             if steered is not None and not np.array_equal(steered, orig):
                 d = TimeCurve(pg.mkPen(col, width=1, style=Qt.PenStyle.DashLine))
                 d.set_series(steered, rate, offset)
-                p.addItem(d)
+                self.layers["lines"].add(d)
                 self.line_items.append(d)
         if series:
             top = max(float(max(np.max(s[2]) if len(s[2]) else 0, np.max(s[3]) if s[3] is not None and len(s[3]) else 0))
