@@ -106,19 +106,19 @@ def test_column_pyramid_shows_the_maximum_under_each_pixel() -> None:
     img[1, 12_345] = 200  # one short event in a long image
     p = ColumnPyramid(img)
     rows = np.array([0, 1, 1, 2])
-    out = p.sample(0.0, 60_001.0, 1000, rows)  # 60 columns per pixel
+    out = p.sample(np.linspace(0.0, 60_001.0, 1001), rows)  # 60 columns per pixel
     assert out.shape == (4, 1000) and out.max() == 200
     assert set(np.nonzero(out)[0]) == {1, 2} and len(np.nonzero(out[1])[0]) == 1
     assert np.nonzero(out[1])[0][0] == 12_345 * 1000 // 60_001
     # zoomed in (0.1 column per pixel): each pixel shows the column it falls in
-    out = p.sample(12_340.0, 12_350.0, 100, np.array([1]))
+    out = p.sample(np.linspace(12_340.0, 12_350.0, 101), np.array([1]))
     assert list(np.nonzero(out[0])[0]) == list(range(50, 60))
     # the last (odd) column is reachable at every zoom
     img2 = np.zeros((1, 7), np.uint8)
     img2[0, 6] = 9
-    assert ColumnPyramid(img2).sample(0.0, 7.0, 2, np.array([0]))[0, 1] == 9
+    assert ColumnPyramid(img2).sample(np.linspace(0.0, 7.0, 3), np.array([0]))[0, 1] == 9
     # a view wider than the data still covers every column
-    assert ColumnPyramid(img2).sample(0.0, 7.0, 1, np.array([0]))[0, 0] == 9
+    assert ColumnPyramid(img2).sample(np.linspace(0.0, 7.0, 2), np.array([0]))[0, 0] == 9
 
 
 def test_column_pyramid_with_a_centre_keeps_negative_and_positive_extremes() -> None:
@@ -127,7 +127,22 @@ def test_column_pyramid_with_a_centre_keeps_negative_and_positive_extremes() -> 
     img = np.full((2, 4096), 128, np.uint8)
     img[0, 1000] = 3  # a strong negative excursion (diverging map, centre 127.5)
     img[1, 3000] = 250
-    out = ColumnPyramid(img, centre=127.5).sample(0.0, 4096.0, 16, np.array([0, 1]))
+    out = ColumnPyramid(img, centre=127.5).sample(np.linspace(0.0, 4096.0, 17), np.array([0, 1]))
     assert out[0].min() == 3 and out[1].max() == 250
     # the plain maximum would hide the negative one
-    assert ColumnPyramid(img).sample(0.0, 4096.0, 16, np.array([0]))[0].min() == 128
+    assert ColumnPyramid(img).sample(np.linspace(0.0, 4096.0, 17), np.array([0]))[0].min() == 128
+
+
+def test_column_pyramid_drawn_in_pieces_matches_drawn_whole() -> None:
+    from workbench.core.visuals import ColumnPyramid
+
+    img = np.random.default_rng(1).integers(0, 256, (5, 10_007)).astype(np.uint8)
+    p = ColumnPyramid(img)
+    rows = np.arange(5)
+    for scale in (0.37, 1.0, 2.9, 13.3):  # screen pixels per column
+        u = np.arange(100, 1401)
+        edges = u / scale
+        whole = p.sample(edges, rows, per_px=1 / scale)
+        pieces = np.concatenate([p.sample(edges[a : b + 1], rows, per_px=1 / scale)
+                                 for a, b in ((0, 333), (333, 334), (334, 1000), (1000, 1300))], axis=1)
+        assert np.array_equal(whole, pieces)

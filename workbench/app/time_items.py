@@ -40,8 +40,9 @@ class _Strip:
 
 
 class _StripItem(pg.GraphicsObject):
-    """Keeps a strip of rendered columns one view wide beyond each side of the view; a pan that comes
-    within half a view of its end renders just the columns to add and drops those far behind."""
+    """Keeps a strip of rendered columns: a new zoom renders the view; a pan that comes within a quarter
+    of a view of the strip's end renders the columns up to a view beyond it, and once more than three views
+    lie behind, drops all but two. Most pan steps render nothing."""
 
     FORMAT = QImage.Format.Format_RGB32
 
@@ -60,6 +61,12 @@ class _StripItem(pg.GraphicsObject):
         self._strip = None
         self.update()
 
+    def _make_strip(self, key: StripKey, u0: int, u1: int, parts: list[np.ndarray]) -> _Strip:
+        # contiguous, always: a QImage reads rows of 4 * width bytes from this memory (a column slice
+        # of the old strip is not laid out so)
+        pixels = np.ascontiguousarray(parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1))
+        return _Strip(key, u0, u1, pixels, QImage(pixels.data, u1 - u0, pixels.shape[0], 4 * (u1 - u0), self.FORMAT))
+
     def _paint_strip(self, p: QPainter, vis: QRectF) -> None:
         tr = p.transform()
         if vis.isEmpty() or tr.m11() <= 0 or tr.m12() or tr.m21():  # time runs left to right, unrotated
@@ -76,20 +83,24 @@ class _StripItem(pg.GraphicsObject):
         lo, hi = math.floor(data.left() * tr.m11()) - 2, math.ceil(data.right() * tr.m11()) + 2
         w = u1 - u0
         st = self._strip
-        if st is None or st.key != key or u0 - w // 2 < max(lo, st.u0) or u1 + w // 2 > min(hi, st.u1):
-            a, b = min(u0, max(lo, u0 - w)), max(u1, min(hi, u1 + w))
-            if st is not None and st.key == key and st.u0 < b and a < st.u1:  # keep what overlaps
-                parts = []
-                if a < st.u0:
-                    parts.append(self._render(key, a, st.u0))
+        if st is None or st.key != key or u0 >= st.u1 or u1 <= st.u0:
+            st = self._strip = self._make_strip(key, u0, u1, [self._render(key, u0, u1)])
+        else:
+            a, b = st.u0, st.u1
+            if u0 - w // 4 < max(lo, st.u0):  # near the strip's left end: a view more to the left
+                a = max(lo, u0 - w)
+            if u1 + w // 4 > min(hi, st.u1):
+                b = min(hi, u1 + w)
+            if a < u0 - 3 * w:  # drop what is far behind (not on every step: each drop copies the strip)
+                a = u0 - 2 * w
+            if b > u1 + 3 * w:
+                b = u1 + 2 * w
+            if (a, b) != (st.u0, st.u1):
+                parts = [self._render(key, a, st.u0)] if a < st.u0 else []
                 parts.append(st.pixels[:, max(a, st.u0) - st.u0 : min(b, st.u1) - st.u0])
                 if st.u1 < b:
                     parts.append(self._render(key, st.u1, b))
-                pixels = np.ascontiguousarray(np.concatenate(parts, axis=1))
-            else:
-                pixels = self._render(key, a, b)
-            image = QImage(pixels.data, b - a, y1 - y0, 4 * (b - a), self.FORMAT)
-            st = self._strip = _Strip(key, a, b, pixels, image)
+                st = self._strip = self._make_strip(key, a, b, parts)
         p.save()
         p.resetTransform()
         p.drawImage(QPointF(x0, y0), st.image, QRectF(u0 - st.u0, 0, w, y1 - y0))
@@ -298,11 +309,12 @@ class TimeImage(_StripItem):
         m11, m22, dy, y0, y1 = key
         r = self._rect
         n_rows, n_cols = self.pyramid.shape
-        c0 = (u0 / m11 - r.left()) / r.width() * n_cols
-        c1 = (u1 / m11 - r.left()) / r.width() * n_cols
+        # each screen column's edges from its own u: the same pixels whatever piece of the strip is drawn
+        edges = (np.arange(u0, u1 + 1) / m11 - r.left()) / r.width() * n_cols
         iy = (np.arange(y0, y1) + 0.5 - dy) / m22
         rows = np.clip(np.floor((iy - r.top()) / r.height() * n_rows), 0, n_rows - 1).astype(np.intp)
-        return np.take(self.lut, self.pyramid.sample(c0, c1, u1 - u0, rows))  # faster than self.lut[idx]
+        idx = self.pyramid.sample(edges, rows, per_px=n_cols / (r.width() * m11))
+        return np.take(self.lut, idx)  # faster than self.lut[idx]
 
     def paint(self, p: QPainter, *args: Any) -> None:
         vr = self.viewRect()

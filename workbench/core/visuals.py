@@ -238,20 +238,25 @@ class ColumnPyramid:
     def shape(self) -> tuple[int, int]:
         return self.levels[0].shape  # type: ignore[return-value]
 
-    def sample(self, c0: float, c1: float, width: int, rows: np.ndarray) -> np.ndarray:
-        """[len(rows), width]: the base columns [c0, c1) cut into `width` equal parts, each pooled over
-        its columns (or the column it falls in, zoomed in), taking image rows `rows`."""
-        width = max(1, int(width))
-        if self.shape[1] == 0 or len(rows) == 0:
+    def sample(self, edges: np.ndarray, rows: np.ndarray, per_px: float | None = None) -> np.ndarray:
+        """[len(rows), len(edges) - 1]: pixel j covers the base columns [edges[j], edges[j + 1]) and shows
+        them pooled (or, zoomed in, the column it falls in), taking image rows `rows`. Pixels are cut from
+        each edge on its own, so drawing a range in pieces gives the same pixels as drawing it whole;
+        `per_px` (base columns per pixel, default from the edges) picks the pyramid level."""
+        edges = np.asarray(edges, np.float64)
+        width = max(1, len(edges) - 1)
+        if self.shape[1] == 0 or len(rows) == 0 or len(edges) < 2:
             return np.zeros((len(rows), width), self.levels[0].dtype)
-        per_px = (c1 - c0) / width
+        if per_px is None:
+            per_px = (edges[-1] - edges[0]) / width
         # the finest level with at least one of its columns per pixel: each pixel then covers 1 or 2 of them
         level = min(len(self.levels) - 1, max(0, int(np.floor(np.log2(max(per_px, 1.0))))))
         img, f = self.levels[level], 2 ** level
         m = img.shape[1]
-        edges = np.linspace(c0, c1, width + 1) / f
-        cuts = np.floor(edges).astype(np.int64)
-        cuts[-1] = np.ceil(edges[-1])  # a column only partly in view still counts
+        scaled = edges / f
+        cuts = np.floor(scaled).astype(np.int64)
+        if edges[-1] >= self.shape[1]:  # the image's last column counts even when only partly covered
+            cuts[-1] = np.ceil(scaled[-1])
         start = np.clip(cuts[:-1], 0, m - 1)
         stop = np.clip(cuts[1:], start + 1, m)  # exclusive; zoomed in, a pixel inside one column gets it
         # np.take on a column slice, then on rows: several times faster than one 2-D fancy index
