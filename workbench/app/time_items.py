@@ -14,7 +14,6 @@ it uncovers, whatever the clip's length.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,22 +26,59 @@ from workbench.core.visuals import ColumnPyramid, WaveformPyramid
 StripKey = tuple[float, float, float, int, int]  # m11, m22, dy, y0, y1: the zoom and the rows' placement
 
 
-@dataclass
 class _Strip:
-    """Rendered screen columns [u0, u1) for one zoom and row placement. u = item x * m11 is the screen x
-    less the view's offset (rounded to a pixel), so a pan moves pixels without changing them."""
+    """Rendered screen columns [u0, u1) for one zoom and row placement, held at buffer columns
+    [off, off + u1 - u0) of a wider buffer so that a pan adds columns in place and drops them by moving
+    `off`, without copying what is kept. u = item x * m11 is the screen x less the view's offset
+    (rounded to a pixel), so a pan moves pixels without changing them."""
 
-    key: StripKey
-    u0: int
-    u1: int
-    pixels: np.ndarray  # [rows, u1 - u0] uint32 ARGB: the QImage's memory
-    image: QImage
+    def __init__(self, key: StripKey, u0: int, pixels: np.ndarray, capacity: int, fmt: QImage.Format) -> None:
+        self.key, self.fmt = key, fmt
+        self.u0, self.u1 = u0, u0 + pixels.shape[1]
+        self._allocate(max(capacity, pixels.shape[1]), pixels.shape[0])
+        self.off = (self.buf.shape[1] - pixels.shape[1]) // 2
+        self.buf[:, self.off : self.off + pixels.shape[1]] = pixels
+
+    def _allocate(self, capacity: int, height: int) -> None:
+        self.buf = np.zeros((height, capacity), np.uint32)  # the QImage's memory: kept while it lives
+        self.image = QImage(self.buf.data, capacity, height, 4 * capacity, self.fmt)
+
+    def reserve(self, left: int, right: int) -> None:
+        """Room for `left` more columns before u0 and `right` after u1: the kept columns move to the
+        middle of the buffer (or of a larger one) only when an end is reached."""
+        n = self.u1 - self.u0
+        if self.off >= left and self.off + n + right <= self.buf.shape[1]:
+            return
+        kept = self.buf[:, self.off : self.off + n].copy()
+        need = n + left + right
+        if need > self.buf.shape[1]:
+            self._allocate(2 * need, self.buf.shape[0])
+        self.off = left + (self.buf.shape[1] - need) // 2
+        self.buf[:, self.off : self.off + n] = kept
+
+    def prepend(self, pixels: np.ndarray) -> None:
+        k = pixels.shape[1]
+        self.reserve(k, 0)
+        self.buf[:, self.off - k : self.off] = pixels
+        self.off -= k
+        self.u0 -= k
+
+    def append(self, pixels: np.ndarray) -> None:
+        k, n = pixels.shape[1], self.u1 - self.u0
+        self.reserve(0, k)
+        self.buf[:, self.off + n : self.off + n + k] = pixels
+        self.u1 += k
+
+    def crop(self, u0: int, u1: int) -> None:
+        u0, u1 = max(u0, self.u0), min(u1, self.u1)
+        self.off += u0 - self.u0
+        self.u0, self.u1 = u0, u1
 
 
 class _StripItem(pg.GraphicsObject):
     """Keeps a strip of rendered columns: a new zoom renders the view; a pan that comes within a quarter
-    of a view of the strip's end renders the columns up to a view beyond it, and once more than three views
-    lie behind, drops all but two. Most pan steps render nothing."""
+    of a view of the strip's end renders the columns up to a view beyond it, and drops (without a copy)
+    all but two views of what lies more than three views behind. Most pan steps render nothing."""
 
     FORMAT = QImage.Format.Format_RGB32
 
@@ -61,12 +97,6 @@ class _StripItem(pg.GraphicsObject):
         self._strip = None
         self.update()
 
-    def _make_strip(self, key: StripKey, u0: int, u1: int, parts: list[np.ndarray]) -> _Strip:
-        # contiguous, always: a QImage reads rows of 4 * width bytes from this memory (a column slice
-        # of the old strip is not laid out so)
-        pixels = np.ascontiguousarray(parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1))
-        return _Strip(key, u0, u1, pixels, QImage(pixels.data, u1 - u0, pixels.shape[0], 4 * (u1 - u0), self.FORMAT))
-
     def _paint_strip(self, p: QPainter, vis: QRectF) -> None:
         tr = p.transform()
         if vis.isEmpty() or tr.m11() <= 0 or tr.m12() or tr.m21():  # time runs left to right, unrotated
@@ -84,26 +114,21 @@ class _StripItem(pg.GraphicsObject):
         w = u1 - u0
         st = self._strip
         if st is None or st.key != key or u0 >= st.u1 or u1 <= st.u0:
-            st = self._strip = self._make_strip(key, u0, u1, [self._render(key, u0, u1)])
+            st = self._strip = _Strip(key, u0, self._render(key, u0, u1), 7 * w, self.FORMAT)
         else:
-            a, b = st.u0, st.u1
             if u0 - w // 4 < max(lo, st.u0):  # near the strip's left end: a view more to the left
                 a = max(lo, u0 - w)
+                if a < st.u0:
+                    st.prepend(self._render(key, a, st.u0))
             if u1 + w // 4 > min(hi, st.u1):
                 b = min(hi, u1 + w)
-            if a < u0 - 3 * w:  # drop what is far behind (not on every step: each drop copies the strip)
-                a = u0 - 2 * w
-            if b > u1 + 3 * w:
-                b = u1 + 2 * w
-            if (a, b) != (st.u0, st.u1):
-                parts = [self._render(key, a, st.u0)] if a < st.u0 else []
-                parts.append(st.pixels[:, max(a, st.u0) - st.u0 : min(b, st.u1) - st.u0])
-                if st.u1 < b:
-                    parts.append(self._render(key, st.u1, b))
-                st = self._strip = self._make_strip(key, a, b, parts)
+                if b > st.u1:
+                    st.append(self._render(key, st.u1, b))
+            if st.u0 < u0 - 3 * w or st.u1 > u1 + 3 * w:
+                st.crop(u0 - 2 * w, u1 + 2 * w)
         p.save()
         p.resetTransform()
-        p.drawImage(QPointF(x0, y0), st.image, QRectF(u0 - st.u0, 0, w, y1 - y0))
+        p.drawImage(QPointF(x0, y0), st.image, QRectF(st.off + u0 - st.u0, 0, w, y1 - y0))
         p.restore()
 
 
