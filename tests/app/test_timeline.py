@@ -11,8 +11,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QColor, QImage
 
-from workbench.app.time_items import lookup_table
-from workbench.app.timeline import TimeAxis, TimelineView, nice_step
+from workbench.app.time_items import TimeAxis, lookup_table, nice_step
+from workbench.app.timeline import TimelineView
 
 FR = 75.0
 

@@ -1,5 +1,5 @@
 """Lean graphics items for the timelines: a curve and an image over time that draw only what is in
-view, at screen resolution, and pan by moving pixels already drawn.
+view, at screen resolution, and pan by moving pixels already drawn; and the shared time axis.
 
 pyqtgraph's PlotDataItem and ImageItem redo per-item work on every pan: clipping re-sets the curve's
 data, which drops its cached bounds (recomputed with nanmin/nanmax several times per frame), and the
@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QImage, QPainter, QPen, QTransform
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPen, QStaticText, QTransform
 
 from workbench.core.visuals import ColumnPyramid, WaveformPyramid
 
@@ -345,3 +345,104 @@ class TimeImage(_StripItem):
         vr = self.viewRect()
         if self.pyramid is not None and vr is not None and not self._rect.isEmpty():
             self._paint_strip(p, vr.intersected(self._rect))
+
+
+def nice_step(x: float) -> float:
+    """The smallest of 1, 2, 5 × 10^k that is >= x."""
+    if not x > 0 or not math.isfinite(x):
+        return 1.0
+    e = 10.0 ** math.floor(math.log10(x))
+    for m in (1.0, 2.0, 5.0, 10.0):
+        if m * e >= x * (1 - 1e-9):
+            return m * e
+    return 10.0 * e
+
+
+class TimeAxis(pg.AxisItem):
+    """The timelines' shared time axis (bottom row): a label about every 100 px on a 1-2-5 step, minor
+    ticks between. pyqtgraph's general axis measures every label of up to three tick levels through a
+    painter and records them in a QPicture on each pan step, a tenth of a frame; this one lays out each
+    distinct label once (QStaticText) and draws straight to the screen."""
+
+    MAJOR_PX = 100.0
+
+    def __init__(self) -> None:
+        super().__init__("bottom")
+        self._font = QFont()
+        self._metrics = QFontMetrics(self._font)
+        self._text_size: dict[str, tuple[float, float]] = {}
+        self._static: dict[str, QStaticText] = {}
+
+    def _size(self, text: str) -> tuple[float, float]:
+        size = self._text_size.get(text)
+        if size is None:
+            r = self._metrics.boundingRect(text)
+            size = self._text_size[text] = (float(r.width() + 2), float(r.height()))
+        return size
+
+    def paint(self, p: QPainter, *args: object) -> None:
+        laid = self._layout()
+        if laid is None:
+            return
+        (pen, a, b), tick_groups, texts = laid
+        p.setPen(pen)
+        p.drawLine(a, b)
+        for tick_pen, lines in tick_groups:
+            p.setPen(tick_pen)
+            p.drawLines(lines)
+        p.setPen(self.textPen())
+        p.setFont(self._font)
+        for rect, _, text in texts:
+            st = self._static.get(text)
+            if st is None:
+                st = self._static[text] = QStaticText(text)
+                st.prepare(QTransform(), self._font)
+            p.drawStaticText(rect.topLeft() + QPointF(1, 0), st)
+
+    def generateDrawSpecs(self, p: object) -> object:  # noqa: N802 (Qt naming)
+        """pyqtgraph's form of the layout: (axis line, [(pen, p1, p2) per tick], [(rect, flags, text)])."""
+        laid = self._layout()
+        if laid is None:
+            return None
+        axis_spec, tick_groups, texts = laid
+        return axis_spec, [(pen, ln.p1(), ln.p2()) for pen, lines in tick_groups for ln in lines], texts
+
+    def _layout(self) -> tuple[tuple[QPen, QPointF, QPointF], list[tuple[QPen, list[QLineF]]],
+                               list[tuple[QRectF, Qt.AlignmentFlag, str]]] | None:
+        bounds = self.mapRectFromParent(self.geometry())
+        (v0, v1), width = self.range, bounds.width()
+        if not v1 > v0 or width <= 0:
+            return None
+        font = self.style["tickFont"] or self.font()
+        if font != self._font:
+            self._font, self._metrics = QFont(font), QFontMetrics(font)
+            self._text_size.clear()
+            self._static.clear()
+        scale = width / (v1 - v0)
+        major = nice_step(self.MAJOR_PX / scale)
+        minor = major / (4 if round(major / 10 ** math.floor(math.log10(major))) == 2 else 5)
+        top, length = bounds.top(), float(self.style["tickLength"])
+        axis_spec = (self.pen(), QPointF(bounds.left(), top), QPointF(bounds.right(), top))
+        major_pen, minor_pen = self.tickPen(), QPen(self.tickPen())
+        faded = QColor(minor_pen.color())
+        faded.setAlpha(110)
+        minor_pen.setColor(faded)
+        ks = np.arange(math.ceil(v0 / minor - 1e-9), math.floor(v1 / minor + 1e-9) + 1)
+        values = ks * minor
+        xs = bounds.left() + (values - v0) * scale
+        is_major = np.abs(values / major - np.round(values / major)) < 1e-6
+        ticks = [(major_pen, [QLineF(x, top, x, top + length) for x in xs[is_major].tolist()]),
+                 (minor_pen, [QLineF(x, top, x, top + length / 2) for x in xs[~is_major].tolist()])]
+        decimals = max(0, -math.floor(math.log10(major) + 1e-9))
+        texts: list[tuple[QRectF, Qt.AlignmentFlag, str]] = []
+        gap = length + self.style["tickTextOffset"][1]
+        flags = Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
+        for x, v in zip(xs[is_major].tolist(), values[is_major].tolist(), strict=True):
+            text = f"{round(v / major) * major:.{decimals}f}"
+            w, h = self._size(text)
+            # centred on its tick, or moved inside the axis at either end (0 stays labelled)
+            left = min(max(x - w / 2, bounds.left()), bounds.right() - w)
+            rect = QRectF(left, top + gap, w, h)
+            if not texts or texts[-1][0].right() < rect.left():
+                texts.append((rect, flags, text))
+        return axis_spec, ticks, texts
