@@ -117,3 +117,14 @@ def test_first_load_can_warm_up_the_training_engine(qtbot: Any, monkeypatch: Any
     assert calls == [1]
     win.shutdown()
     win.close()
+
+
+def test_the_live_plots_are_built_hidden_after_a_load_and_shown_at_train(window: MainWindow, qtbot: Any) -> None:
+    """Building pyqtgraph's four plots takes ~90 ms: done when Train is pressed, it froze the window and
+    was the worst event-loop stall of a run (bench_gui), so it happens after a clip loads instead."""
+    p = window.training
+    qtbot.waitUntil(lambda: p.plots is not None, timeout=5000)
+    assert p.plots is not None and not p.plots.isVisibleTo(p)
+    built = p.plots
+    p.ensure_plots()
+    assert p.plots is built and p.plots.isVisibleTo(p)

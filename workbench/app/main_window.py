@@ -461,6 +461,8 @@ class MainWindow(QMainWindow):
 
     def _on_loaded(self, req: LoadRequest, res: LoadResult) -> None:
         self.loading = False
+        # once the clip is on screen, build the training panel's plots while the user looks (idempotent)
+        QTimer.singleShot(500, self.training, self.training.prebuild_plots)
         ws = self.ws
         codec_changed = res.codec is not ws.codec
         sae_changed = res.sae is not ws.sae
