@@ -167,10 +167,12 @@ def pan_data_music(n_features: int = 64, minutes: float = 10.0) -> dict[str, obj
 
 def frame_db(wave: np.ndarray, sr: int, fr: float, frames: int) -> np.ndarray:
     """RMS dB per frame, NaN below -60 dB (silence): the property row as the app shows loudness."""
-    hop = sr / fr
-    idx = np.minimum((np.arange(len(wave)) / hop).astype(np.int64), frames - 1)
-    ms = np.bincount(idx, weights=np.asarray(wave, np.float64) ** 2, minlength=frames) / hop
-    db = 10 * np.log10(np.maximum(ms, 1e-12))
+    from workbench.core.codecs.default_eval import frame_rms_db
+
+    hop = round(sr / fr)
+    db = np.full(frames, -120.0)
+    got = frame_rms_db(np.asarray(wave, np.float32), frame=4 * hop, hop=hop)[:frames]
+    db[: len(got)] = got
     return np.where(db > -60, db, np.nan).astype(np.float32)
 
 

@@ -216,6 +216,8 @@ class CurveLayer(_StripItem):
         super().__init__()
         self.background = int(QColor(background).rgb())
         self.curves: list[TimeCurve] = []
+        self._shown_curves: list[TimeCurve] = []  # visible, with data, in z order: set by invalidate
+        self._rect = QRectF()  # their data bounds united
 
     def add(self, curve: TimeCurve) -> None:
         curve.layer = self
@@ -227,14 +229,8 @@ class CurveLayer(_StripItem):
         self.curves.remove(curve)
         self.invalidate()
 
-    def _shown(self) -> list[TimeCurve]:
-        return sorted((c for c in self.curves if c.pyramid is not None and c.isVisible()), key=lambda c: c.zValue())
-
     def _data_rect(self) -> QRectF:
-        r = QRectF()
-        for c in self._shown():
-            r = r.united(c.bounds)
-        return r
+        return self._rect
 
     def dataBounds(self, ax: int, frac: float = 1.0, orthoRange: Any = None) -> None:  # noqa: N802, N803
         return None  # the row's range is set by the timeline, never from the curves
@@ -245,7 +241,15 @@ class CurveLayer(_StripItem):
         return QRectF(r.left(), -1e9, r.width(), 2e9) if not r.isNull() else QRectF()
 
     def invalidate(self) -> None:
+        """A curve's data, visibility or z order changed: Qt asks for the bounds many times a frame, so
+        they are worked out here, once."""
         self.prepareGeometryChange()
+        self._shown_curves = sorted((c for c in self.curves if c.pyramid is not None and c.isVisible()),
+                                    key=lambda c: c.zValue())
+        r = QRectF()
+        for c in self._shown_curves:
+            r = r.united(c.bounds)
+        self._rect = r
         super().invalidate()
 
     def _render(self, key: StripKey, u0: int, u1: int) -> np.ndarray:
@@ -255,7 +259,7 @@ class CurveLayer(_StripItem):
         img = QImage(pixels.data, w, h, 4 * w, self.FORMAT)
         qp = QPainter(img)
         to_strip = QTransform(m11, 0.0, 0.0, m22, -u0, dy - y0)
-        for c in self._shown():
+        for c in self._shown_curves:
             if not c.dashed:
                 qp.setTransform(to_strip)
                 c.draw(qp, key, u0, u1)
