@@ -32,6 +32,9 @@ def register(sub: Any) -> None:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--energy-latent", action="store_true",
                    help="add the measured log-energy as a latent channel (with --resume: upgrade the checkpoint)")
+    p.add_argument("--latent-dim", type=int, default=64,
+                   help="learned latent channels (the energy channel comes on top); with --resume, a larger "
+                        "value widens the checkpoint's latent (new channels start unused)")
     p.add_argument("--head-hidden", type=int, default=1024, help="decoder MLP head width (0 = linear head)")
     p.add_argument("--output-eq", type=float, default=0.0, metavar="S",
                    help="fold S x a per-bin output gain fitted on training clips into the shipped weights "
@@ -66,8 +69,10 @@ def cmd_train_codec(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     tc = TrainConfig(seed=args.seed)
-    tc.model = {"channels": 192, "enc_blocks": 3, "dec_blocks": 5, "latent_dim": 64, "head_hidden": args.head_hidden,
+    tc.model = {"channels": 192, "enc_blocks": 3, "dec_blocks": 5, "latent_dim": args.latent_dim, "head_hidden": args.head_hidden,
                 "energy_latent": args.energy_latent}
+    if not 1 <= args.latent_dim <= 127:
+        raise UsageError(f"--latent-dim must be between 1 and 127 (the energy channel makes 128), got {args.latent_dim}")
     if args.steps:
         tc.steps = args.steps
     if args.batch_size:

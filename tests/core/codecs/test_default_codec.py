@@ -176,6 +176,26 @@ def test_checkpoint_upgrade_to_energy_latent_keeps_the_decoder(tmp_path: Path) -
         assert torch.allclose(h_old, h_new, atol=1e-6)
 
 
+def test_checkpoint_upgrade_to_a_wider_latent_decodes_as_before(tmp_path: Path) -> None:
+    from workbench.core.codecs.default_model import load_weights_upgrading
+
+    torch.manual_seed(0)
+    small = dict(channels=32, enc_blocks=1, dec_blocks=2, energy_latent=True)
+    old = SpectralAutoencoder(DefaultCodecConfig(latent_dim=16, **small))
+    new = SpectralAutoencoder(DefaultCodecConfig(latent_dim=24, **small))
+    widened = load_weights_upgrading(new, old.state_dict())
+    assert sorted(widened) == ["dec_in.weight", "enc_out.bias", "enc_out.weight"]
+    mag = torch.rand(1, 20, old.cfg.n_bins)
+    with torch.no_grad():
+        z_old, z_new = old.encode_mag(mag), new.encode_mag(mag)
+        assert z_new.shape[-1] == 25
+        assert torch.equal(z_new[..., :16], z_old[..., :16])
+        assert torch.equal(z_new[..., -1], z_old[..., -1])  # the energy channel stays last
+        assert z_new[..., 16:24].abs().mean() > 0.01  # new channels carry something for training to use
+        # ... but the decoder does not listen to them yet: the output is unchanged.
+        assert torch.allclose(new.decode_logmag(z_new), old.decode_logmag(z_old), atol=1e-5)
+
+
 def test_output_calibration_removes_a_planted_tilt(tmp_path: Path) -> None:
     from workbench.core.codecs.default_train import (
         AudioPool,

@@ -132,8 +132,12 @@ class SpectralAutoencoder(nn.Module):
 
 
 def load_weights_upgrading(model: SpectralAutoencoder, state: dict[str, torch.Tensor]) -> list[str]:
-    """Load `state` into `model`, widening tensors whose shape grew (new slices keep their init, which
-    is zero for the decoder input's energy channel). Returns the names that were widened."""
+    """Load `state` into `model`, widening tensors whose shape grew. Returns the names that were widened.
+
+    Two upgrades exist: adding the energy channel, and widening the learned latent. New encoder output
+    rows keep their (random) init; new latent channels enter the decoder with zero weights, so the
+    upgraded model decodes exactly as before until training uses them. The energy channel, when the
+    old weights had one, stays the decoder's last input."""
     own = model.state_dict()
     widened: list[str] = []
     for name, value in state.items():
@@ -145,6 +149,11 @@ def load_weights_upgrading(model: SpectralAutoencoder, state: dict[str, torch.Te
             new = own[name].clone()
             if name == "dec_in.weight":
                 new[:, value.shape[1]:] = 0.0
+                old_latent = state["enc_out.weight"].shape[0] if "enc_out.weight" in state else value.shape[1]
+                if model.cfg.energy_latent and value.shape[1] == old_latent + 1:
+                    new[:, -1] = value[:, -1]  # the old energy channel stays last
+                    new[:, old_latent:-1] = 0.0
+                    value = value[:, :old_latent]
             new[tuple(slice(0, n) for n in value.shape)] = value
             value = new
             widened.append(name)

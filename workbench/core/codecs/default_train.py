@@ -325,16 +325,23 @@ def train(
     torch.manual_seed(tc.seed)
     upgrades: list[dict[str, Any]] = []
     if resume and (state_dir / "training.json").is_file():
-        # The architecture is the checkpoint's, whatever the command line says now, except for the one
-        # upgrade a checkpoint can take: adding the energy latent channel (decoder input widened, zero-init).
+        # The architecture is the checkpoint's, whatever the command line says now, except for the
+        # upgrades a checkpoint can take: adding the energy latent channel, and a wider learned latent
+        # (both enter the decoder with zero weights; see load_weights_upgrading).
         saved = json.loads((state_dir / "training.json").read_text())
         wanted_energy = bool(tc.model.get("energy_latent", False))
+        wanted_latent = int(tc.model.get("latent_dim", 0))
         tc.model = dict(saved["train"].get("model", tc.model))
         upgrades = list(saved.get("upgrades", []))
         if wanted_energy and not tc.model.get("energy_latent", False):
             tc.model["energy_latent"] = True
             upgrades.append({"step": int(saved["step"]), "change": "energy_latent"})
+        if wanted_latent > int(tc.model["latent_dim"]):
+            upgrades.append({"step": int(saved["step"]), "change": f"latent_dim {tc.model['latent_dim']} -> {wanted_latent}"})
+            tc.model["latent_dim"] = wanted_latent
     cfg = DefaultCodecConfig(**tc.model)
+    if cfg.code_dim > 128:
+        raise DataError(f"the latent would have {cfg.code_dim} channels; at most 128")
     model = SpectralAutoencoder(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=(0.9, 0.99), weight_decay=tc.weight_decay)
     if tc.decoder_only:  # no gradient, so AdamW leaves these untouched (not even weight decay)
