@@ -324,13 +324,15 @@ def _corrupt(d: Path, how: str) -> None:
         w_p.unlink()
     elif how == "bad max_activation":
         (d / "workbench.json").write_text(json.dumps({"format": "workbench-sae", "max_activation": [1.0, 2.0]}))
+    elif how == "huge max_activation":
+        (d / "workbench.json").write_text(json.dumps({"format": "workbench-sae", "max_activation": [1e300] * D_SAE}))
     else:
         raise AssertionError(how)
 
 
 BAD = ["bad json", "json list", "no d_in", "gated", "normalize", "k too large", "d_sae mismatch",
        "W_enc transposed", "missing b_dec", "nan", "int tensor", "garbage weights", "truncated weights",
-       "no weights", "bad max_activation"]
+       "no weights", "bad max_activation", "huge max_activation"]
 
 
 @pytest.mark.parametrize("how", BAD)

@@ -317,9 +317,12 @@ def _array_field(wb: dict[str, Any], key: str, d_sae: int, path: Path) -> np.nda
     try:
         if not isinstance(v, list):
             raise TypeError(key)
-        a = np.asarray([np.nan if x is None else x for x in v], dtype=np.float32)
+        a64 = np.asarray([np.nan if x is None else x for x in v], dtype=np.float64)
     except (TypeError, ValueError, OverflowError):
         raise ModelFileError(f"{_show(path)}: '{key}' must be a list of numbers") from None
+    if (np.abs(a64) > np.finfo(np.float32).max).any():
+        raise ModelFileError(f"{_show(path)}: '{key}' holds values beyond float32 range")
+    a = a64.astype(np.float32)
     if a.shape != (d_sae,):
         raise ModelFileError(f"{_show(path)}: '{key}' has {a.size} values, expected {d_sae}")
     return a
