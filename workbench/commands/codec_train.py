@@ -35,6 +35,9 @@ def register(sub: Any) -> None:
     p.add_argument("--latent-dim", type=int, default=64,
                    help="learned latent channels (the energy channel comes on top); with --resume, a larger "
                         "value widens the checkpoint's latent (new channels start unused)")
+    p.add_argument("--encoder", choices=("conv", "filterbank"), default="conv",
+                   help="conv: ConvNeXt blocks -> linear latent; filterbank: each latent channel the log of a "
+                        "learned band (mel-spaced init), trained with the decoder (new runs only)")
     p.add_argument("--head-hidden", type=int, default=1024, help="decoder MLP head width (0 = linear head)")
     p.add_argument("--output-eq", type=float, default=0.0, metavar="S",
                    help="fold S x a per-bin output gain fitted on training clips into the shipped weights "
@@ -70,7 +73,7 @@ def cmd_train_codec(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     tc = TrainConfig(seed=args.seed)
     tc.model = {"channels": 192, "enc_blocks": 3, "dec_blocks": 5, "latent_dim": args.latent_dim, "head_hidden": args.head_hidden,
-                "energy_latent": args.energy_latent}
+                "energy_latent": args.energy_latent, "encoder": args.encoder}
     if not 1 <= args.latent_dim <= 127:
         raise UsageError(f"--latent-dim must be between 1 and 127 (the energy channel makes 128), got {args.latent_dim}")
     if args.steps:

@@ -26,10 +26,10 @@ def tone(freq: float, seconds: float, sr: int = 24000, amp: float = 0.3) -> np.n
     return (x * np.minimum(1.0, t * 20)).astype(np.float32)
 
 
-@pytest.fixture(scope="module")
-def random_codec_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=["conv", "filterbank"])
+def random_codec_dir(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
     torch.manual_seed(0)
-    cfg = DefaultCodecConfig(channels=32, enc_blocks=1, dec_blocks=2, latent_dim=16)
+    cfg = DefaultCodecConfig(channels=32, enc_blocks=1, dec_blocks=2, latent_dim=16, encoder=request.param)
     model = SpectralAutoencoder(cfg)
     with torch.no_grad():
         for p in model.parameters():
@@ -194,6 +194,27 @@ def test_checkpoint_upgrade_to_a_wider_latent_decodes_as_before(tmp_path: Path) 
         assert z_new[..., 16:24].abs().mean() > 0.01  # new channels carry something for training to use
         # ... but the decoder does not listen to them yet: the output is unchanged.
         assert torch.allclose(new.decode_logmag(z_new), old.decode_logmag(z_old), atol=1e-5)
+
+
+def test_filterbank_encoder_channels_are_log_bands_of_the_spectrum() -> None:
+    from workbench.core.codecs.default_model import band_filters
+
+    fb = band_filters(24000, 1280, 127).numpy()
+    assert fb.shape == (641, 127) and (fb >= 0).all()
+    assert np.allclose(fb.sum(0), 1.0, atol=1e-5)  # each band averages the bins it covers
+    centre = (fb * np.arange(641)[:, None]).sum(0)
+    assert (np.diff(centre) > 0.5).all()  # distinct bands, low to high
+    model = SpectralAutoencoder(DefaultCodecConfig(channels=32, dec_blocks=1, latent_dim=127, encoder="filterbank",
+                                                   energy_latent=True))
+    assert model.cfg.enc_radius == 0
+    x = torch.from_numpy(tone(1000, 0.5)[None, :12000])
+    from workbench.core.codecs.default_model import stft_mag
+
+    with torch.no_grad():
+        z = model.encode_mag(stft_mag(x, model.cfg))[0, 20]
+    # The loudest band is the one centred nearest 1 kHz (bin 53.3), and z is its log magnitude.
+    assert abs(centre[int(torch.argmax(z[:127]))] - 1000 / 18.75) < 3
+    assert z.shape == (128,)
 
 
 def test_output_calibration_removes_a_planted_tilt(tmp_path: Path) -> None:

@@ -94,6 +94,8 @@ def check_config(cfg: DefaultCodecConfig) -> None:
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             raise ValueError(f"'{name}' must be a finite number, got {v!r}")
+    if cfg.encoder not in ("conv", "filterbank"):
+        raise ValueError(f"'encoder' must be \"conv\" or \"filterbank\", got {cfg.encoder!r}")
     if not isinstance(cfg.energy_latent, bool):
         raise TypeError(f"'energy_latent' must be true or false, got {cfg.energy_latent!r}")
     if cfg.kernel % 2 == 0 or cfg.hop > cfg.n_fft or cfg.log_floor <= 0 or cfg.out_min >= cfg.out_max:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -33,6 +34,10 @@ class DefaultCodecConfig:
     # One extra latent channel carrying the frame's log-energy, measured (not learned); the decoder's
     # spectrum is rescaled to it, so loudness survives the round trip by construction.
     energy_latent: bool = False
+    # "conv": ConvNeXt blocks over log-magnitude frames -> a linear projection. "filterbank": each
+    # learned channel is the log of a learned non-negative band (initialised as mel-spaced triangles,
+    # trained with the decoder): no temporal context, and every channel is a band of the spectrum.
+    encoder: str = "conv"
 
     @property
     def code_dim(self) -> int:
@@ -53,7 +58,27 @@ class DefaultCodecConfig:
 
     @property
     def enc_radius(self) -> int:
+        if self.encoder == "filterbank":
+            return 0
         return 1 + self.enc_blocks * (self.kernel // 2)
+
+
+def band_filters(sample_rate: int, n_fft: int, n_bands: int) -> torch.Tensor:
+    """[n_bins, n_bands] triangles with mel-spaced centres (at least one bin apart), each summing to 1."""
+    from workbench.core.visuals import hz_to_mel, mel_to_hz
+
+    n_bins = n_fft // 2 + 1
+    bin_hz = sample_rate / n_fft
+    centres = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(sample_rate / 2), n_bands + 2)[1:-1]) / bin_hz
+    for i in range(1, n_bands):  # low mel bands are narrower than a bin: spread them a bin apart
+        centres[i] = max(centres[i], centres[i - 1] + 1.0)
+    centres = np.minimum(centres, np.arange(n_bands) + n_bins - n_bands)  # and keep the top ones in range
+    edges = np.concatenate([[max(0.0, centres[0] - 1.0)], centres, [n_bins - 1.0]])
+    k = np.arange(n_bins)[:, None]
+    lo, mid, hi = edges[:-2][None], edges[1:-1][None], edges[2:][None]
+    tri = np.maximum(0.0, np.minimum((k - lo) / np.maximum(mid - lo, 1e-9), (hi - k) / np.maximum(hi - mid, 1e-9)))
+    tri = np.where(np.abs(k - mid) < 0.5, np.maximum(tri, 1.0), tri)  # a band's nearest bin always counts
+    return torch.from_numpy((tri / tri.sum(0, keepdims=True)).astype(np.float32))
 
 
 ENERGY_EPS = 1e-4  # energy floor of the energy channel (STFT units; ~ -120 dBFS)
@@ -90,10 +115,13 @@ class SpectralAutoencoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         c = cfg.channels
-        self.enc_in = nn.Conv1d(cfg.n_bins, c, 3, padding=1)
-        self.enc_blocks = nn.Sequential(*[Block(c, cfg.kernel, cfg.expansion) for _ in range(cfg.enc_blocks)])
-        self.enc_norm = nn.LayerNorm(c)
-        self.enc_out = nn.Linear(c, cfg.latent_dim)
+        if cfg.encoder == "filterbank":
+            self.enc_fb = nn.Parameter(band_filters(cfg.sample_rate, cfg.n_fft, cfg.latent_dim))
+        else:
+            self.enc_in = nn.Conv1d(cfg.n_bins, c, 3, padding=1)
+            self.enc_blocks = nn.Sequential(*[Block(c, cfg.kernel, cfg.expansion) for _ in range(cfg.enc_blocks)])
+            self.enc_norm = nn.LayerNorm(c)
+            self.enc_out = nn.Linear(c, cfg.latent_dim)
         self.dec_in = nn.Conv1d(cfg.code_dim, c, 3, padding=1)
         self.dec_blocks = nn.Sequential(*[Block(c, cfg.kernel, cfg.expansion) for _ in range(cfg.dec_blocks)])
         self.dec_norm = nn.LayerNorm(c)
@@ -111,8 +139,12 @@ class SpectralAutoencoder(nn.Module):
 
     def encode_mag(self, mag: torch.Tensor) -> torch.Tensor:
         """[B, T, K] magnitudes -> latents [B, T, D]."""
-        h = self.enc_blocks(self.enc_in(self.features(mag)))
-        z = self.enc_out(self.enc_norm(h.transpose(1, 2)))
+        if self.cfg.encoder == "filterbank":
+            # abs keeps the bands non-negative whatever training does to the parameter.
+            z = (torch.log(mag @ self.enc_fb.abs() + self.cfg.log_floor) + 4.0) / 3.0
+        else:
+            h = self.enc_blocks(self.enc_in(self.features(mag)))
+            z = self.enc_out(self.enc_norm(h.transpose(1, 2)))
         if self.cfg.energy_latent:
             z = torch.cat([z, energy_code(mag)[..., None]], dim=-1)
         return z
