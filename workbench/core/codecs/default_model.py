@@ -1,7 +1,8 @@
 """Network of the embedded default codec: a frame-rate autoencoder over STFT log-magnitudes.
 
 Encoder: log-magnitude frames (Hann window `n_fft`, hop `hop`) -> ConvNeXt-style 1-D blocks at frame
-rate -> a continuous latent of `latent_dim` per frame. Decoder: latent -> blocks -> log-magnitudes.
+rate -> a continuous latent of `latent_dim` per frame (or, with ``encoder="filterbank"``, the logs of
+`latent_dim` learned spectral bands). Decoder: latent -> blocks -> log-magnitudes.
 Phase is rebuilt outside the network (`phase.py`). Everything runs at frame rate (75 Hz at 24 kHz /
 hop 320), which is what makes training affordable on a laptop CPU.
 """
