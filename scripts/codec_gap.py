@@ -85,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Multi-resolution STFT distance to the input, weights {args.weights or 'shipped'}, {args.n} held-out clips per kind\n")
     print("| kind | " + " | ".join(COLUMNS) + " |")
     print("|---|" + "---:|" * len(COLUMNS))
-    for kind, r in [*rows.items(), ("all", [d for r in rows.values() for d in r])]:
-        m = np.mean(np.asarray(r), axis=0)
+    everything = [d for per_kind in rows.values() for d in per_kind]
+    for kind, dists in [*rows.items(), ("all", everything)]:
+        m = np.mean(np.asarray(dists), axis=0)
         print(f"| {kind} | " + " | ".join(f"{v:.3f}" for v in m) + " |")
     return 0
 

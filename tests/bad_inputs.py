@@ -428,6 +428,8 @@ CASES: list[Case] = [
     Case("codec: latent_dim differs from the weights", "codec", _codec("dim_mismatch", _codec_cfg(**{"model.latent_dim": 24})), "error", "do not match the config"),
     Case("codec: wrong-typed config value", "codec", _codec("typed", _codec_cfg(**{"model.channels": "many"})), "error", "invalid default codec config"),
     Case("codec: absurd size in config", "codec", _codec("absurd", _codec_cfg(**{"model.channels": 10**9})), "error", "invalid default codec config"),
+    Case("codec: unknown encoder in config", "codec", _codec("encoder", _codec_cfg(**{"model.encoder": "transformer"})), "error", "invalid default codec config"),
+    Case("codec: phase peak floor above 0 dB", "codec", _codec("peak_floor", _codec_cfg(**{"model.peak_floor_db": 6.0})), "error", "invalid default codec config"),
     Case("codec: NaN weight", "codec", _codec("nan", _codec_weights(_codec_nan)), "error", "NaN or infinite"),
     Case("codec: integer weights", "codec", _codec("int", _codec_weights(_codec_int)), "error", "dtype"),
     Case("codec: extra keys in config.json", "codec", _codec("extra", _codec_cfg(trained_by="someone", **{"model.future_option": 3})), "ok",

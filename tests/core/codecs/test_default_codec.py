@@ -217,6 +217,25 @@ def test_filterbank_encoder_channels_are_log_bands_of_the_spectrum() -> None:
     assert z.shape == (128,)
 
 
+def test_the_phase_peak_floor_comes_from_the_config(random_codec_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    d = tmp_path / "codec"
+    shutil.copytree(random_codec_dir, d)
+    meta = json.loads((d / "config.json").read_text())
+    meta["model"]["peak_floor_db"] = -1.0  # the random decoder's peaks are all within 20 dB
+    atomic_write_json(d / "config.json", meta)
+    base, high = DefaultCodec(random_codec_dir), DefaultCodec(d)
+    assert base.cfg.peak_floor_db == -70.0 and high.cfg.peak_floor_db == -1.0
+    z = base.encode(AudioClip(tone(220, 1.0), 24000))
+    whole, ref = high.decode(z).samples, base.decode(z).samples
+    rms = float(np.sqrt(np.mean(ref**2)))
+    assert np.sqrt(np.mean((whole - ref) ** 2)) > 0.01 * rms
+    bd = high.block_decoder(z)
+    got = np.concatenate([bd.decode(a, min(len(z), a + 5)) for a in range(0, len(z), 5)])
+    assert np.sqrt(np.mean((got - whole) ** 2)) < 1e-4 * max(1.0, rms)
+
+
 def test_output_calibration_removes_a_planted_tilt(tmp_path: Path) -> None:
     from workbench.core.codecs.default_train import (
         AudioPool,

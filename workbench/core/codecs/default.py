@@ -90,7 +90,7 @@ def check_config(cfg: DefaultCodecConfig) -> None:
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int) or not (lo <= v <= hi):
             raise ValueError(f"'{name}' must be an integer in {lo}..{hi}, got {v!r}")
-    for name in ("log_floor", "out_min", "out_max"):
+    for name in ("log_floor", "out_min", "out_max", "peak_floor_db"):
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             raise ValueError(f"'{name}' must be a finite number, got {v!r}")
@@ -98,8 +98,9 @@ def check_config(cfg: DefaultCodecConfig) -> None:
         raise ValueError(f"'encoder' must be \"conv\" or \"filterbank\", got {cfg.encoder!r}")
     if not isinstance(cfg.energy_latent, bool):
         raise TypeError(f"'energy_latent' must be true or false, got {cfg.energy_latent!r}")
-    if cfg.kernel % 2 == 0 or cfg.hop > cfg.n_fft or cfg.log_floor <= 0 or cfg.out_min >= cfg.out_max:
-        raise ValueError("inconsistent sizes (kernel must be odd, hop <= n_fft, log_floor > 0, out_min < out_max)")
+    if cfg.kernel % 2 == 0 or cfg.hop > cfg.n_fft or cfg.log_floor <= 0 or cfg.out_min >= cfg.out_max or cfg.peak_floor_db >= 0:
+        raise ValueError("inconsistent sizes (kernel must be odd, hop <= n_fft, log_floor > 0, out_min < out_max, "
+                         "peak_floor_db < 0)")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -153,7 +154,7 @@ class DefaultCodec(Codec):
         return np.exp(lm.numpy()).astype(np.float32)
 
     def synthesize(self, mag: np.ndarray, state: PhaseState | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        phases, omegas = rebuild_phase(mag, self.hop_length, self.cfg.n_fft, state)
+        phases, omegas = rebuild_phase(mag, self.hop_length, self.cfg.n_fft, state, rel_floor_db=self.cfg.peak_floor_db)
         return frames_to_audio(mag, phases, self.hop_length, self.cfg.n_fft, self._synth), phases, omegas
 
     def decode_samples(self, z: np.ndarray) -> np.ndarray:

@@ -39,6 +39,9 @@ class DefaultCodecConfig:
     # learned channel is the log of a learned non-negative band (initialised as mel-spaced triangles,
     # trained with the decoder): no temporal context, and every channel is a band of the spectrum.
     encoder: str = "conv"
+    # Phase rebuild (phase.py): spectral peaks quieter than this (dB below the frame's loudest bin) do
+    # not get their own frequency; their bins follow the nearest louder peak.
+    peak_floor_db: float = -70.0
 
     @property
     def code_dim(self) -> int:
