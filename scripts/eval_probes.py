@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
                                                       "eval": "scripts/eval_probes.py"})
     checks = _probe_checks(ps)
     by_kind = _per_kind(ps, frames, clips, args.test_fraction, args.seed)
+    mono = _monophonic_pitch(frames, clips, sae, args)
+    if mono is not None:
+        checks["pitch (monophonic clips)"] = mono
     print(markdown_table(ps))
 
     # -- steering ---------------------------------------------------------------------------------
@@ -191,6 +194,29 @@ def _per_kind(ps: Any, frames: Any, clips: Any, test_fraction: float, seed: int)
             row[prop] = float(np.mean(pred == classes[prop][m]))
         out[name] = row
     return out
+
+
+def _monophonic_pitch(frames: Any, clips: Any, sae: Any, args: Any) -> dict[str, Any] | None:
+    """Pitch probes trained and scored on the monophonic clips alone (clip-disjoint, the same three inputs).
+
+    Paek et al. measured pitch probes on NSynth's single notes, where the pitch of a frame is defined. On a
+    chord or a texture CREPE reports one of the voices, and which one may change from frame to frame, so
+    the all-clip figure mixes probe quality with the tracker's choice; this is the figure comparable with
+    the published range."""
+    import numpy as np
+
+    from workbench.core.analysis.probes import fit_probes
+
+    kinds = np.array([str((e[1] or {}).get("kind", "other")) for e in clips.entries])
+    sel = np.isin(kinds[frames.clip_ids], MONOPHONIC)
+    if sel.sum() == 0:
+        return None
+    ps = fit_probes(frames.subset(sel), sae, test_fraction=args.test_fraction, seed=args.seed,
+                    weight_decay=args.weight_decay, properties=("pitch",))
+    check = _probe_checks(ps)["pitch"]
+    check["frames"] = int(ps.meta["corpus"]["test_frames"])
+    check["metrics"] = ps.metrics["pitch"]
+    return dict(check)
 
 
 def _semitones(a: Any, b: Any) -> Any:
@@ -298,9 +324,25 @@ def _markdown(r: dict[str, Any], table: str) -> str:
         "|---|---:|---:|---|---:|---:|",
     ]
     for prop, ch in r["checks"].items():
+        if prop not in r["targets"]:
+            continue
         lines.append(f"| {prop} | {ch['target']:.2f} | {ch['sae_accuracy']:.3f} | {'yes' if ch['meets_target'] else 'no'} "
                      f"| {ch['gap_to_latents']:+.3f} | {ch['random_below_by']:.3f} |")
-    props = list(r["checks"])
+    mono = r["checks"].get("pitch (monophonic clips)")
+    if mono:
+        m = mono["metrics"]
+        lines += ["", "### Pitch on monophonic clips (notes, melodies, scales)", "",
+                  "Paek et al. scored pitch probes on NSynth's single notes. On a chord or a texture CREPE reports one "
+                  "of the voices, not always the same one, so the all-clip pitch figure above mixes probe quality with "
+                  "the tracker's choice. Here the pitch probes are trained and scored on the monophonic clips alone "
+                  f"(clip-disjoint; {mono['frames']} held-out frames): the figure comparable with the published range.", "",
+                  "| input | accuracy | bal. acc | macro-F1 |", "|---|---:|---:|---:|"]
+        for name, label in (("sae", "SAE features"), ("latents", "raw latents"), ("random_sae", "random SAE")):
+            if name in m:
+                lines.append(f"| {label} | {m[name]['accuracy']:.3f} | {m[name]['balanced_accuracy']:.3f} | {m[name]['macro_f1']:.3f} |")
+        lines += ["", f"Target 0.85: {'met' if mono['meets_target'] else 'not met'}; raw latents − SAE {mono['gap_to_latents']:+.3f}; "
+                  f"random SAE below SAE by {mono['random_below_by']:.3f}."]
+    props = [p for p in r["checks"] if p in r["targets"]]
     lines += ["", "### SAE-feature probe accuracy by kind of held-out clip", "",
               "| kind | frames | " + " | ".join(props) + " |", "|---|---:|" + "---:|" * len(props)]
     for kind, row in r.get("by_kind", {}).items():

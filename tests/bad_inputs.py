@@ -430,6 +430,8 @@ CASES: list[Case] = [
     Case("codec: absurd size in config", "codec", _codec("absurd", _codec_cfg(**{"model.channels": 10**9})), "error", "invalid default codec config"),
     Case("codec: unknown encoder in config", "codec", _codec("encoder", _codec_cfg(**{"model.encoder": "transformer"})), "error", "invalid default codec config"),
     Case("codec: phase peak floor above 0 dB", "codec", _codec("peak_floor", _codec_cfg(**{"model.peak_floor_db": 6.0})), "error", "invalid default codec config"),
+    Case("codec: phase inversion rounds out of range", "codec", _codec("phase_iters", _codec_cfg(**{"model.phase_iters": 100})), "error", "invalid default codec config"),
+    Case("codec: hop does not divide the window", "codec", _codec("hop", _codec_cfg(**{"model.hop": 300})), "error", "invalid default codec config"),
     Case("codec: NaN weight", "codec", _codec("nan", _codec_weights(_codec_nan)), "error", "NaN or infinite"),
     Case("codec: integer weights", "codec", _codec("int", _codec_weights(_codec_int)), "error", "dtype"),
     Case("codec: extra keys in config.json", "codec", _codec("extra", _codec_cfg(trained_by="someone", **{"model.future_option": 3})), "ok",

@@ -50,7 +50,9 @@ def register(sub: Any) -> None:
                    help="weight of the band-energy loss (keeps high partials' power: brighter output; default 0)")
     p.add_argument("--ckpt-minutes", type=float, default=5.0)
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("-o", "--output", default=None, help="weights folder (default: resources/codecs/default)")
+    p.add_argument("-o", "--output", default=None,
+                   help="weights folder (default: resources/codecs/default); the decode settings already in its "
+                        "config.json (peak_floor_db, phase_lookahead, phase_iters) are kept")
     p.add_argument("--state", default="training/default_codec", help="checkpoint folder")
     p.set_defaults(handler=cmd_train_codec)
 

@@ -147,9 +147,10 @@ def test_energy_latent_keeps_loudness_even_with_random_weights(tmp_path: Path) -
     y = codec.decode(z, num_samples=len(x)).samples[:, 0]
     rx, ry = frame_rms_db(x)[4:-4], frame_rms_db(y)[4:-4]
     # A random decoder gets the spectral shape wrong but follows the 28 dB envelope by construction (up to
-    # a small constant: overlap-add of a random, inconsistent spectrum loses ~2 dB; 0.14 dB when trained).
+    # a small offset, and a +-0.6 dB frame-to-frame wobble where it is quiet: no signal has this random,
+    # inconsistent spectrum, and the phase inversion settles on frames alternately above and below it).
     d = rx - ry
-    assert np.std(d) < 0.5 and abs(float(np.median(d))) < 3.0
+    assert np.std(d) < 0.6 and abs(float(np.median(d))) < 1.0
     # Scaling the energy channel by +ln(4)/4 (x4 energy) makes the output 6 dB louder.
     z2 = z.copy()
     z2[:, -1] += np.log(4.0) / 4.0
@@ -321,3 +322,28 @@ def test_band_matrix_puts_each_bin_in_one_mel_band() -> None:
     assert np.all(width >= 1) and np.all(np.diff(width) >= -1)  # every band used; wider towards the top
     first = [int(np.flatnonzero(m[:, b])[0]) for b in range(32)]
     assert first == sorted(first)
+
+
+def test_training_keeps_decode_settings_and_refuses_to_widen_a_filterbank(tmp_path: Path) -> None:
+    """Decode settings tuned in the weights folder survive later checkpoints; a filterbank run cannot be widened."""
+    from workbench.core.codecs.default_train import AudioPool, TrainConfig, train
+    from workbench.core.errors import DataError
+
+    sr = 24000
+    t = np.arange(sr) / sr
+    clips = [(0.3 * np.sin(2 * np.pi * f * t)).astype(np.float32) for f in (220.0, 330.0)]
+    model_cfg = {"channels": 16, "dec_blocks": 1, "latent_dim": 8, "energy_latent": True, "encoder": "filterbank"}
+    state, out = tmp_path / "state", tmp_path / "out"
+    train(AudioPool(clips, sr), out, state, TrainConfig(steps=2, batch_size=2, crop_seconds=0.5, warmup=1,
+                                                        model=dict(model_cfg)), log=lambda s: None)
+    meta = json.loads((out / "config.json").read_text())
+    meta["model"].update(peak_floor_db=-20.0, phase_iters=2)
+    atomic_write_json(out / "config.json", meta)
+    train(AudioPool(clips, sr), out, state, TrainConfig(steps=4, batch_size=2, crop_seconds=0.5, warmup=1,
+                                                        model=dict(model_cfg)), resume=True, log=lambda s: None)
+    codec = DefaultCodec(out)
+    assert codec.meta["step"] == 4
+    assert (codec.cfg.peak_floor_db, codec.cfg.phase_iters, codec.cfg.phase_lookahead) == (-20.0, 2, 3)
+    wider = TrainConfig(steps=6, batch_size=2, crop_seconds=0.5, warmup=1, model=dict(model_cfg, latent_dim=12))
+    with pytest.raises(DataError, match="filterbank"):
+        train(AudioPool(clips, sr), out, state, wider, resume=True, log=lambda s: None)

@@ -6,9 +6,9 @@ phase from `phase.py`. It ships with the app (``resources/codecs/default``: ``co
 of every test and demo. Reproduce the weights with ``workbench train-codec`` (see its report).
 
 Block decoding: the network part of a block is exact given `dec_radius` frames of context each side;
-the phase part is a recursion over frames, so `DefaultBlockDecoder` keeps the per-frame phase state of
-what it decoded and continues from it: consecutive blocks of any size give the same samples as one
-whole-clip decode.
+the phase part (`phase.StreamingInverter`) is a recursion over frames, so `DefaultBlockDecoder` keeps
+the inverter's state at the end of each block it decoded and continues from it: consecutive blocks of
+any size give the same samples as one whole-clip decode.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import torch
 from workbench.core.audio import AudioClip
 from workbench.core.codecs.base import BlockDecoder, Codec
 from workbench.core.codecs.default_model import DefaultCodecConfig, SpectralAutoencoder, stft_mag
-from workbench.core.codecs.phase import PhaseState, frames_to_audio, rebuild_phase, synthesis_window
+from workbench.core.codecs.phase import InverterState, StreamingInverter
 from workbench.core.errors import CodecError, ModelFileError, WeightsNotFoundError
 from workbench.core.resources import default_codec_dir
 
@@ -81,7 +81,7 @@ def load_default_model(folder: str | Path | None = None) -> tuple[SpectralAutoen
 
 _LIMITS = {"sample_rate": (1000, 768_000), "n_fft": (8, 1 << 16), "hop": (1, 1 << 16), "latent_dim": (1, 1 << 14),
            "channels": (1, 1 << 14), "enc_blocks": (0, 256), "dec_blocks": (0, 256), "kernel": (1, 255),
-           "expansion": (1, 64), "head_hidden": (0, 1 << 16)}
+           "expansion": (1, 64), "head_hidden": (0, 1 << 16), "phase_lookahead": (0, 16), "phase_iters": (0, 16)}
 
 
 def check_config(cfg: DefaultCodecConfig) -> None:
@@ -98,6 +98,8 @@ def check_config(cfg: DefaultCodecConfig) -> None:
         raise ValueError(f"'encoder' must be \"conv\" or \"filterbank\", got {cfg.encoder!r}")
     if not isinstance(cfg.energy_latent, bool):
         raise TypeError(f"'energy_latent' must be true or false, got {cfg.energy_latent!r}")
+    if cfg.n_fft % (2 * cfg.hop):
+        raise ValueError(f"'n_fft' ({cfg.n_fft}) must be an even multiple of 'hop' ({cfg.hop})")
     if cfg.kernel % 2 == 0 or cfg.hop > cfg.n_fft or cfg.log_floor <= 0 or cfg.out_min >= cfg.out_max or cfg.peak_floor_db >= 0:
         raise ValueError("inconsistent sizes (kernel must be odd, hop <= n_fft, log_floor > 0, out_min < out_max, "
                          "peak_floor_db < 0)")
@@ -133,7 +135,9 @@ class DefaultCodec(Codec):
         # receptive field; a windowed encode with this much context equals the whole-clip encode.
         self.encoder_context_frames = cfg.enc_radius + -(-cfg.n_fft // (2 * cfg.hop)) + 1
         self._window = torch.hann_window(cfg.n_fft)
-        self._synth = synthesis_window(cfg.n_fft, cfg.hop)
+        self.inverter = StreamingInverter(cfg.hop, cfg.n_fft, cfg.phase_lookahead, cfg.phase_iters, cfg.peak_floor_db)
+        # The inverter commits a frame `phase_lookahead` frames after it arrives.
+        self.lookahead_frames += cfg.phase_lookahead
 
     # -- encode -------------------------------------------------------------------------------
     def encode(self, clip: AudioClip) -> np.ndarray:
@@ -153,17 +157,12 @@ class DefaultCodec(Codec):
             lm = _chunked(lambda q: self.model.decode_logmag(q[None])[0], torch.from_numpy(z), self.cfg.dec_radius)
         return np.exp(lm.numpy()).astype(np.float32)
 
-    def synthesize(self, mag: np.ndarray, state: PhaseState | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        phases, omegas = rebuild_phase(mag, self.hop_length, self.cfg.n_fft, state, rel_floor_db=self.cfg.peak_floor_db)
-        return frames_to_audio(mag, phases, self.hop_length, self.cfg.n_fft, self._synth), phases, omegas
+    def synthesize(self, mag: np.ndarray) -> np.ndarray:
+        """Magnitude frames [T, K] -> ``T * hop`` samples (phase rebuilt; silence after the last frame)."""
+        return self.inverter.whole(mag)
 
     def decode_samples(self, z: np.ndarray) -> np.ndarray:
-        t = z.shape[0]
-        mag = self.magnitudes(z)
-        # Two silent frames after the end let the last frames overlap-add completely.
-        mag = np.concatenate([mag, np.zeros((2, mag.shape[1]), np.float32)])
-        y, _, _ = self.synthesize(mag)
-        return y[: t * self.hop_length, None].astype(np.float32)
+        return self.synthesize(self.magnitudes(z))[:, None].astype(np.float32)
 
     def block_decoder(self, z: np.ndarray) -> DefaultBlockDecoder:
         return DefaultBlockDecoder(self, z)
@@ -193,50 +192,48 @@ def _chunked(fn: Any, x: torch.Tensor, radius: int, chunk: int = CHUNK_FRAMES) -
 
 
 class DefaultBlockDecoder(BlockDecoder):
-    """Stateful block decoder: keeps each decoded frame's phase state so the next block continues it."""
+    """Stateful block decoder: keeps the phase inverter's state where each block ended, so the next block continues it."""
 
-    MAX_STATES = 20_000
+    MAX_STATES = 256
+    WARMUP_FRAMES = 32
 
     def __init__(self, codec: DefaultCodec, z: np.ndarray) -> None:
         super().__init__(codec, z)
         self.dcodec = codec
-        self._states: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        # Inverter state ready to emit the block starting at frame `key`.
+        self._states: OrderedDict[int, InverterState] = OrderedDict()
 
     def set_latents(self, z: np.ndarray, keep_before: int = 0) -> None:
-        """New latents (after an edit); phase states of frames before `keep_before` stay valid."""
+        """New latents (after an edit): a block starting at or before `keep_before` continues its state
+        (the frames still in flight are re-fitted to the new magnitudes)."""
         super().set_latents(z, keep_before)
-        for f in [f for f in self._states if f >= keep_before - 1]:
+        for f in [f for f in self._states if f > keep_before]:
             del self._states[f]
 
     def decode(self, start: int, stop: int) -> np.ndarray:
         c = self.dcodec
+        inv = c.inverter
         t = self.z.shape[0]
         if not (0 <= start < stop <= t):
             raise CodecError(f"block [{start}, {stop}) is outside the {t} frames of the clip")
-        first = start - 1  # first spectral frame the block's samples need
-        # Where the phase recursion starts: right after a known state, else warm up from further back.
-        if first <= 0:
-            p0, state = 0, None
-        elif (first - 1) in self._states:
-            p0 = first
-            ph, om = self._states[first - 1]
-            state = PhaseState(len(ph), ph, om)
-        else:
-            p0, state = max(0, first - 32), None
-        last = stop + 1  # last spectral frame needed (inclusive)
-        lo = max(0, p0 - c.cfg.dec_radius)
-        hi = min(t, last + 1 + c.cfg.dec_radius)
-        mag = c.magnitudes(self.z[lo:hi])[p0 - lo :]
-        n_real = min(t, last + 1) - p0
-        mag = mag[:n_real]
-        if last + 1 > t:  # beyond the clip: silence, as in the whole-clip decode
-            mag = np.concatenate([mag, np.zeros((last + 1 - t, mag.shape[1]), np.float32)])
-        y, phases, omegas = c.synthesize(mag, state)
-        for i in range(n_real):
-            self._states[p0 + i] = (phases[i], omegas[i])
+        state = self._states.get(start)
+        if state is None:  # no history here: start afresh (from the clip start, or warm up before the block)
+            state = inv.start(0 if start <= self.WARMUP_FRAMES else start - self.WARMUP_FRAMES, c.cfg.n_fft // 2 + 1)
+        # Hop chunk c is emitted at step c + half; the steps need frames state.m + 1 .. m_end + lookahead.
+        m_end = stop - 1 + inv.half
+        f0, f1 = state.m + 1, m_end + inv.lookahead + 1  # frames [f0, f1): outside the clip they are silent
+        a, b = max(0, f0), min(t, f1)
+        rows = np.zeros((f1 - f0, c.cfg.n_fft // 2 + 1), np.float32)
+        if a < b:
+            lo, hi = max(0, a - c.cfg.dec_radius), min(t, b + c.cfg.dec_radius)
+            rows[a - f0 : b - f0] = c.magnitudes(self.z[lo:hi])[a - lo : b - lo]
+        y, after = inv.run(state, rows, m_end)
+        self._states[stop] = after
+        self._states.move_to_end(stop)
         while len(self._states) > self.MAX_STATES:
             self._states.popitem(last=False)
-        off = (start - p0) * c.hop_length
+        first_chunk = state.m + 1 - inv.half
+        off = (start - first_chunk) * c.hop_length
         return y[off : off + (stop - start) * c.hop_length, None].astype(np.float32)
 
 

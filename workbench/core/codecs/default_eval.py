@@ -206,24 +206,17 @@ def write_report(weights: str | None = None, n_per_kind: int = 40, seed: int = 9
         f"| timbre, median rel. centroid error | {figs['centroid_median_rel_err']:.1%} | <= 10% | {ok['timbre']} |",
         f"| multi-resolution STFT distance, codec | {figs['mrstft_codec']:.3f} | < peer | {ok['beats Griffin-Lim']} |",
         f"| same, mel (128 bands) + Griffin-Lim (32 it.) peer | {figs['mrstft_mel_griffinlim32']:.3f} | | |",
-        f"| same, mel (64 bands: as many numbers per frame as the latent) + Griffin-Lim | {figs['mrstft_mel64_griffinlim32']:.3f} | | |",
+        f"| same, mel (64 bands) + Griffin-Lim (32 it.) | {figs['mrstft_mel64_griffinlim32']:.3f} | | |",
         f"| encode + decode 30 s, 2 threads (RTF) | {figs['rtf_encode_decode_30s_2threads']:.4f} | <= 0.02 | {ok['speed (<= 1/50 RT)']} |",
         f"| block decoder, 0.1 s of audio, 1 thread | {figs['block_ms_per_100ms_1thread']:.1f} ms | <= 10 ms | {ok['block (<= 10 ms)']} |",
         "",
         "Training history (validation losses at checkpoints) is in `training/default_codec/training.json`.",
         "",
-        "Brightness. At step 21500 the decoded audio was darker than its input (median centroid ratio about "
-        "0.87 on every kind of clip; centroid error 13.5%): the log-magnitude loss makes the decoder predict the "
-        "log-mean of partials it cannot place exactly, and high partials are those. Two remedies, measured on "
-        "the same held-out clips: (1) folding a per-bin output gain into the output bias "
-        "(`workbench train-codec --output-eq S`): S = 0.5 -> pitch 90.0%, centroid error 11.2%; S = 1 -> 89.1%, "
-        "9.1% (brighter, but less pitch); (2) fine-tuning the decoder alone with a band-energy loss (log power "
-        "in 32 mel bands) beside the spectral losses, the encoder frozen so every latent, and the SAEs trained "
-        "on them, stay as they were: `workbench train-codec --resume --decoder-only --band-loss W "
-        "--until-step 24182 --threads 1` from the step-21500 checkpoint (45 min on one thread): W = 1 -> pitch 89.7%, centroid error 9.7%; W = 3 -> "
-        "91.3%, 8.2%. The shipped weights are (2) with W = 3 and no output gain.",
-        "",
     ]
+    # How the weights were made and why (hand-written, kept beside the weights): appended as it is.
+    design = folder / "design.md"
+    if design.is_file():
+        lines += [design.read_text().strip(), ""]
     atomic_write_text(folder / "report.md", "\n".join(lines))
     atomic_write_json(folder / "report.json", figs)
     return folder / "report.md"

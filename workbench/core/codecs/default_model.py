@@ -3,7 +3,7 @@
 Encoder: log-magnitude frames (Hann window `n_fft`, hop `hop`) -> ConvNeXt-style 1-D blocks at frame
 rate -> a continuous latent of `latent_dim` per frame (or, with ``encoder="filterbank"``, the logs of
 `latent_dim` learned spectral bands). Decoder: latent -> blocks -> log-magnitudes.
-Phase is rebuilt outside the network (`phase.py`). Everything runs at frame rate (75 Hz at 24 kHz /
+Phase is rebuilt outside the network (`phase.py`: frame-to-frame phase, refined by RTISI-LA). Everything runs at frame rate (75 Hz at 24 kHz /
 hop 320), which is what makes training affordable on a laptop CPU.
 """
 
@@ -42,6 +42,10 @@ class DefaultCodecConfig:
     # Phase rebuild (phase.py): spectral peaks quieter than this (dB below the frame's loudest bin) do
     # not get their own frequency; their bins follow the nearest louder peak.
     peak_floor_db: float = -70.0
+    # Phase inversion (phase.StreamingInverter): frames kept open after they arrive, and Griffin-Lim
+    # rounds over them per frame (0 rounds = the frame-to-frame rebuild alone).
+    phase_lookahead: int = 3
+    phase_iters: int = 1
 
     @property
     def code_dim(self) -> int:

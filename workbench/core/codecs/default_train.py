@@ -255,6 +255,10 @@ def calibrated_weights(
     return weights, info
 
 
+# Config fields that only change how latents are decoded to audio, not the network: no training involved.
+DECODE_SETTINGS = ("peak_floor_db", "phase_lookahead", "phase_iters")
+
+
 def save_checkpoint(
     state_dir: Path, out_dir: Path, model: SpectralAutoencoder, opt: torch.optim.Optimizer, step: int,
     tc: TrainConfig, extra: dict[str, Any], eq_clips: Sequence[np.ndarray] | None = None,
@@ -279,7 +283,13 @@ def save_checkpoint(
     atomic_save_safetensors(out_dir / "model.safetensors", shipped)
     cfg_path = out_dir / "config.json"
     meta: dict[str, Any] = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
-    meta.update({"format": "workbench-default-codec", "version": 1, "model": model.cfg.to_dict(), "step": step})
+    model_cfg = model.cfg.to_dict()
+    # Decode-time settings chosen after training (measured on held-out clips) stay as the folder has them.
+    old_model = meta.get("model") if isinstance(meta.get("model"), dict) else {}
+    for key in DECODE_SETTINGS:
+        if key in old_model:
+            model_cfg[key] = old_model[key]
+    meta.update({"format": "workbench-default-codec", "version": 1, "model": model_cfg, "step": step})
     meta.pop("output_eq", None)
     if eq is not None:
         meta["output_eq"] = eq
@@ -337,6 +347,9 @@ def train(
             tc.model["energy_latent"] = True
             upgrades.append({"step": int(saved["step"]), "change": "energy_latent"})
         if wanted_latent > int(tc.model["latent_dim"]):
+            if tc.model.get("encoder", "conv") == "filterbank":
+                raise DataError("a filterbank checkpoint cannot be widened (--latent-dim): its channels are bands "
+                                "laid out for their number; start a new run")
             upgrades.append({"step": int(saved["step"]), "change": f"latent_dim {tc.model['latent_dim']} -> {wanted_latent}"})
             tc.model["latent_dim"] = wanted_latent
     cfg = DefaultCodecConfig(**tc.model)

@@ -16,6 +16,9 @@ exactly where the previous block stopped:
 Phases use the *centered* convention (frame ``t`` is centered on sample ``t * hop``), so a stationary
 sinusoid's phase advances by ``w * hop`` per frame. The state carried from one frame to the next is the
 phase and instantaneous frequency of every bin.
+
+These phases are where `StreamingInverter` starts each frame; it then refines the frames that are still
+open with Griffin-Lim steps confined to them (RTISI-LA), and overlap-adds what it commits.
 """
 
 from __future__ import annotations
@@ -168,27 +171,107 @@ def synthesis_window(n_fft: int, hop: int) -> np.ndarray:
     return (w / np.tile(norm, n_fft // hop)).astype(np.float64)
 
 
-def frames_to_audio(
-    mag: np.ndarray, phase: np.ndarray, hop: int, n_fft: int, window: np.ndarray
-) -> np.ndarray:
-    """Inverse FFT of centered-phase frames and overlap-add.
+class InverterState:
+    """Where a `StreamingInverter` stopped: after step ``m`` (frame ``m`` committed, output emitted up to
+    the end of hop chunk ``m - 2``).
 
-    Returns the samples from the center of the first frame to the center of the frame after the last
-    (``T * hop`` samples): frame ``t`` is centered on output sample ``t * hop``. Samples near the ends
-    lack the neighbours' overlap; callers pass extra frames on both sides and crop.
+    ``buf``: the partial overlap-add from sample ``(m - 1) * hop`` to the end of frame ``m + L``;
+    ``est``: the time-domain estimates of the uncommitted frames ``m + 1 .. m + L``; ``pv``: the
+    frame-to-frame phase state after frame ``m + L`` (initial phases of the frames still to come);
+    ``first``: the first frame of the stream (frames before it do not exist).
     """
-    t_count, k_count = mag.shape
-    k_idx = np.arange(k_count)
-    # Centered phase -> phase for a frame whose origin is its first sample: a shift by n_fft / 2.
-    spec = mag.astype(np.float64) * np.exp(1j * (phase + np.pi * k_idx[None, :]))
-    frames = np.fft.irfft(spec, n=n_fft, axis=1) * window[None, :]
-    r = n_fft // hop
-    # Frame t covers samples [t*hop - n_fft/2, t*hop + n_fft/2): chunk i lands at t - r/2 + i.
-    out = np.zeros((t_count + r) * hop)
-    half = r // 2
-    for i in range(r):
-        seg = frames[:, i * hop : (i + 1) * hop].reshape(-1)
-        start = i * hop
-        out[start : start + seg.size] += seg
-    # `out` starts at sample -half*hop relative to frame 0's center.
-    return out[half * hop : half * hop + t_count * hop]
+
+    __slots__ = ("first", "m", "buf", "est", "pv")
+
+    def __init__(self, first: int, m: int, buf: np.ndarray, est: np.ndarray, pv: PhaseState) -> None:
+        self.first, self.m, self.buf, self.est, self.pv = first, m, buf, est, pv
+
+
+class StreamingInverter:
+    """Magnitude frames -> audio, frame by frame: real-time iterative spectrogram inversion with look-ahead.
+
+    RTISI-LA (Zhu, Beauregard & Wyse, 2007): each new frame starts from the phase of `rebuild_phase`;
+    then, for `iters` rounds, the `lookahead` + 1 frames not yet committed take the phase of the STFT of
+    the current overlap-add around them (with their own magnitudes), a Griffin-Lim step confined to the
+    frames that can still change; then the oldest is committed. The overlap-add of committed frames is
+    consistent with its own STFT far more than independently phased frames (held-out clips, issue 3:
+    multi-resolution STFT distance of the shipped codec 1.433 -> 1.302 with lookahead 3 and one round;
+    32 rounds of offline Griffin-Lim give 1.303). ``iters = 0`` is the plain frame-to-frame rebuild.
+
+    Frame ``t`` is centered on sample ``t * hop``; hop chunk ``c`` (samples ``[c * hop, (c + 1) * hop)``)
+    is final once frames up to ``c + n_fft / (2 hop)`` are committed. Everything is a function of the
+    magnitude sequence and the state, so consecutive runs give the same samples as one run.
+    """
+
+    def __init__(self, hop: int, n_fft: int, lookahead: int = 3, iters: int = 1, peak_floor_db: float = -70.0) -> None:
+        if n_fft % hop or (n_fft // hop) % 2:
+            raise ValueError("n_fft must be an even multiple of hop")
+        self.hop, self.n_fft, self.lookahead, self.iters = hop, n_fft, lookahead, iters
+        self.peak_floor_db = peak_floor_db
+        self.half = n_fft // (2 * hop)  # hop chunks from a frame's center to its edge
+        self.wa = np.hanning(n_fft + 1)[:-1]
+        self.ws = synthesis_window(n_fft, hop)
+
+    def start(self, first: int, n_bins: int) -> InverterState:
+        """A fresh stream whose first frame is `first` (nothing before it)."""
+        m = first - self.lookahead - 1
+        return InverterState(first, m, np.zeros((self.lookahead + 2 * self.half - 1) * self.hop),
+                             np.zeros((self.lookahead, self.n_fft)), PhaseState(n_bins))
+
+    def run(self, state: InverterState, mag: np.ndarray, m_end: int) -> tuple[np.ndarray, InverterState]:
+        """Steps ``state.m + 1 .. m_end``; `mag` holds frames ``state.m + 1 .. m_end + lookahead``.
+
+        Returns the samples of hop chunks ``state.m + 1 - half .. m_end - half`` (``(m_end - state.m) * hop``
+        samples; chunk ``c`` starts at sample ``c * hop``) and the state after step `m_end`.
+        """
+        la, hop, n = self.lookahead, self.hop, self.n_fft
+        steps = m_end - state.m
+        mag = np.asarray(mag, dtype=np.float64)
+        if steps < 0 or mag.shape[0] != steps + la:
+            raise ValueError(f"need {steps + la} magnitude frames for {steps} steps, got {mag.shape[0]}")
+        k = mag.shape[1]
+        # Row i of `est`/`mag` is frame state.m + 1 + i; its segment starts at w[i * hop].
+        w = np.zeros((steps + la + 2 * self.half - 1) * hop)
+        w[: state.buf.size] = state.buf
+        est = np.zeros((steps + la, n))
+        est[:la] = state.est
+        new_mag = mag[la:]
+        phases, omegas, last_phase = _phase_frames(
+            np.ascontiguousarray(new_mag, dtype=np.float32), hop, n, state.pv.phase, state.pv.omega,
+            10.0 ** (self.peak_floor_db / 20.0), 1e-5)
+        pv = PhaseState(k, last_phase, omegas[-1] if steps else state.pv.omega)
+        # Centered phase -> phase of a frame whose origin is its first sample: a shift by n_fft / 2.
+        init = np.fft.irfft(new_mag * np.exp(1j * (phases + np.pi * np.arange(k)[None, :])), n=n, axis=1) * self.ws
+        stride = w.strides[0]
+        for s in range(steps):
+            m = state.m + 1 + s
+            i_new = s + la
+            est[i_new] = init[s]
+            w[i_new * hop : i_new * hop + n] += init[s]
+            lo = max(m, state.first) - (state.m + 1)
+            count = i_new - lo + 1
+            if count <= 0:
+                continue
+            for _ in range(self.iters):
+                seg = np.lib.stride_tricks.as_strided(w[lo * hop :], shape=(count, n), strides=(hop * stride, stride))
+                spec = np.fft.rfft(seg * self.wa, axis=1)
+                spec *= mag[lo : lo + count] / np.maximum(np.abs(spec), 1e-12)
+                e = np.fft.irfft(spec, n=n, axis=1) * self.ws
+                d = e - est[lo : lo + count]
+                est[lo : lo + count] = e
+                for j in range(count):
+                    a = (lo + j) * hop
+                    w[a : a + n] += d[j]
+        out = w[: steps * hop].copy()
+        rest = InverterState(state.first, m_end, w[steps * hop : steps * hop + state.buf.size].copy(),
+                             est[steps : steps + la].copy(), pv)
+        return out, rest
+
+    def whole(self, mag: np.ndarray) -> np.ndarray:
+        """All of a clip's frames [T, K] -> ``T * hop`` samples (frames after the last are silent)."""
+        t, k = mag.shape
+        la = self.lookahead
+        # Rows for frames -la .. t - 1 + half + la: nothing before the clip, silence after it.
+        rows = np.concatenate([np.zeros((la, k)), mag, np.zeros((self.half + la, k))])
+        y, _ = self.run(self.start(0, k), rows, t - 1 + self.half)
+        return y[(la + self.half) * self.hop :][: t * self.hop]
