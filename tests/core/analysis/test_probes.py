@@ -152,3 +152,23 @@ def test_random_sae_like(tmp_path: Path) -> None:
     np.testing.assert_allclose(rnd.b_dec.detach().numpy(), z.mean(axis=0), rtol=1e-5)
     assert not np.allclose(rnd.W_dec.detach().numpy(), sae.W_dec.detach().numpy())
     assert ((rnd.encode_np(z) > 0).sum(axis=1) <= 3).all()
+
+
+def test_fit_probes_scores_subsets_of_the_held_out_frames(tmp_path: Path) -> None:
+    from workbench.core.analysis.corpus import split_by_clip
+    from workbench.core.analysis.probes import fit_probes, probe_metrics
+
+    frames = planted_frames()
+    sae = load_sae(make_random_sae(tmp_path / "sae", 8, 16, k=3))
+    odd = frames.clip_ids % 2 == 1
+    ps = fit_probes(frames, sae, test_fraction=0.25, seed=0, properties=("pitch",), subsets={"odd clips": odd})
+    _, test = split_by_clip(frames, 0.25, 0)
+    sel = test & odd
+    assert 0 < sel.sum() < test.sum()
+    y = frames.classes()["pitch"]
+    for name, x in (("sae", frames.features), ("latents", frames.latents)):
+        got = ps.metrics["pitch"][name]["subsets"]["odd clips"]
+        pred = ps.probe("pitch").predict(x[sel]) if name == "sae" else None
+        if pred is not None:
+            assert got == probe_metrics(y[sel], pred, d.PROPERTIES["pitch"])
+        assert got["frames"] == int(sel.sum())

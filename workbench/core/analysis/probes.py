@@ -262,6 +262,7 @@ def fit_probes(
     max_train_frames: int = 100_000,
     baselines: bool = True,
     properties: tuple[str, ...] = tuple(desc.PROPERTIES),
+    subsets: dict[str, np.ndarray] | None = None,
     log: Log | None = None,
     step: Callable[[str], None] | None = None,
 ) -> ProbeSet:
@@ -269,7 +270,8 @@ def fit_probes(
 
     `frames` must hold SAE features (``collect_frames(..., keep_features=True)``) unless `sae` is given,
     in which case missing features are computed from the latents. `step(name)` is called after each
-    probe (progress bars), `log(line)` for remarks.
+    probe (progress bars), `log(line)` for remarks. `subsets` (name -> boolean mask over the frames) also
+    scores every probe on the held-out frames of each subset: ``metrics[prop][input]["subsets"][name]``.
     """
     for p in properties:
         if p not in desc.PROPERTIES:
@@ -308,6 +310,11 @@ def fit_probes(
             m["train_accuracy"] = probe_metrics(y[tr_idx], probe.predict(x[tr_idx]), nc)["accuracy"]
             m["chance"] = float(np.bincount(y[te_idx], minlength=nc).max() / max(1, te_idx.size))
             m["seconds"] = round(time.perf_counter() - t0, 2)
+            if subsets:
+                m["subsets"] = {}
+                for sname, mask in subsets.items():
+                    sel = te_idx[np.asarray(mask, dtype=bool)[te_idx]]
+                    m["subsets"][sname] = probe_metrics(y[sel], probe.predict(x[sel]), nc)
             metrics[prop][name] = m
             if name == "sae":
                 probes[prop] = probe
