@@ -67,3 +67,19 @@ def test_silence_stays_silent_and_bad_sizes_are_refused() -> None:
         StreamingInverter(300, 1000)  # n_fft not an even multiple of hop
     with pytest.raises(ValueError):
         inv.run(inv.start(0, N_FFT // 2 + 1), np.zeros((2, N_FFT // 2 + 1)), 5)
+
+
+def test_states_after_every_step_resume_exactly() -> None:
+    mag = _mag(_signal())[:60]
+    t, k = mag.shape
+    inv = StreamingInverter(HOP, N_FFT, 3, 1)
+    rows = np.concatenate([np.zeros((3, k)), mag, np.zeros((inv.half + 3, k))])
+    start = inv.start(0, k)
+    m_end = t - 1 + inv.half
+    states: list = []
+    whole, last = inv.run(start, rows, m_end, every_step=states)
+    assert [s.m for s in states] == list(range(start.m + 1, m_end + 1))
+    mid = states[20]  # resume from the middle: the rest is sample-equal
+    rest, last2 = inv.run(mid, rows[mid.m + 1 + 3 :], m_end)
+    np.testing.assert_array_equal(rest, whole[-rest.size :])
+    np.testing.assert_array_equal(last2.buf, last.buf)

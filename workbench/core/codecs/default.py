@@ -192,9 +192,10 @@ def _chunked(fn: Any, x: torch.Tensor, radius: int, chunk: int = CHUNK_FRAMES) -
 
 
 class DefaultBlockDecoder(BlockDecoder):
-    """Stateful block decoder: keeps the phase inverter's state where each block ended, so the next block continues it."""
+    """Stateful block decoder: keeps the phase inverter's state at every frame it decoded (the most recent
+    `MAX_STATES`), so the next block, or a block after an edit, continues it exactly."""
 
-    MAX_STATES = 256
+    MAX_STATES = 256  # about 56 KB each: 3.4 s of history
     WARMUP_FRAMES = 32
 
     def __init__(self, codec: DefaultCodec, z: np.ndarray) -> None:
@@ -227,9 +228,13 @@ class DefaultBlockDecoder(BlockDecoder):
         if a < b:
             lo, hi = max(0, a - c.cfg.dec_radius), min(t, b + c.cfg.dec_radius)
             rows[a - f0 : b - f0] = c.magnitudes(self.z[lo:hi])[a - lo : b - lo]
-        y, after = inv.run(state, rows, m_end)
-        self._states[stop] = after
-        self._states.move_to_end(stop)
+        states: list[InverterState] = []
+        y, _ = inv.run(state, rows, m_end, every_step=states)
+        for st in states:  # after step m the next chunk to emit (the key) is m + 1 - half
+            key = st.m + 1 - inv.half
+            if key > 0:
+                self._states[key] = st
+                self._states.move_to_end(key)
         while len(self._states) > self.MAX_STATES:
             self._states.popitem(last=False)
         first_chunk = state.m + 1 - inv.half

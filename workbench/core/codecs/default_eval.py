@@ -87,7 +87,7 @@ def evaluate_clip(codec: Any, x: np.ndarray, labels: dict[str, Any], with_pitch:
     out["mrstft"] = mr_stft_distance(x, y)
     if with_baseline:
         out["mrstft_gl"] = mr_stft_distance(x, griffin_lim_baseline(x, sr, codec.hop_length))
-        # The same peer with as many numbers per frame as the codec's latent (64 mel bands vs 65 dims).
+        # The same peer with half the bands (as many numbers per frame as the previous 65-dim latent).
         out["mrstft_gl64"] = mr_stft_distance(x, griffin_lim_baseline(x, sr, codec.hop_length, n_mels=64))
     if with_pitch:
         fx, px = crepe_pitch(x, sr)

@@ -218,11 +218,13 @@ class StreamingInverter:
         return InverterState(first, m, np.zeros((self.lookahead + 2 * self.half - 1) * self.hop),
                              np.zeros((self.lookahead, self.n_fft)), PhaseState(n_bins))
 
-    def run(self, state: InverterState, mag: np.ndarray, m_end: int) -> tuple[np.ndarray, InverterState]:
+    def run(self, state: InverterState, mag: np.ndarray, m_end: int,
+            every_step: list[InverterState] | None = None) -> tuple[np.ndarray, InverterState]:
         """Steps ``state.m + 1 .. m_end``; `mag` holds frames ``state.m + 1 .. m_end + lookahead``.
 
         Returns the samples of hop chunks ``state.m + 1 - half .. m_end - half`` (``(m_end - state.m) * hop``
-        samples; chunk ``c`` starts at sample ``c * hop``) and the state after step `m_end`.
+        samples; chunk ``c`` starts at sample ``c * hop``) and the state after step `m_end`. With
+        `every_step`, the state after each step is appended to it (so a later run can start at any frame).
         """
         la, hop, n = self.lookahead, self.hop, self.n_fft
         steps = m_end - state.m
@@ -262,10 +264,19 @@ class StreamingInverter:
                 for j in range(count):
                     a = (lo + j) * hop
                     w[a : a + n] += d[j]
+            if every_step is not None and s + 1 < steps:
+                every_step.append(self._state_after(state, s + 1, w, est, PhaseState(k, phases[s], omegas[s])))
         out = w[: steps * hop].copy()
-        rest = InverterState(state.first, m_end, w[steps * hop : steps * hop + state.buf.size].copy(),
-                             est[steps : steps + la].copy(), pv)
+        rest = self._state_after(state, steps, w, est, pv)
+        if every_step is not None and steps:
+            every_step.append(rest)
         return out, rest
+
+    def _state_after(self, state: InverterState, done: int, w: np.ndarray, est: np.ndarray, pv: PhaseState) -> InverterState:
+        """The state `done` steps after `state`, from the working buffers of `run`."""
+        a = done * self.hop
+        return InverterState(state.first, state.m + done, w[a : a + state.buf.size].copy(),
+                             est[done : done + self.lookahead].copy(), pv)
 
     def whole(self, mag: np.ndarray) -> np.ndarray:
         """All of a clip's frames [T, K] -> ``T * hop`` samples (frames after the last are silent)."""

@@ -12,7 +12,7 @@ Training recipe (why each piece is there):
   codec. The scale is folded into the weights on export (`SAE.folded`), so saved SAEs act on raw latents.
 - Optionally the codec's loudness channel (`Codec.loudness_channel`: the default codec's measured
   energy, EnCodec 48 kHz's log gain) is multiplied by `loudness_weight` before that, so its errors
-  count weight² times in the MSE: one channel of 65 is otherwise too small a part of the loss for a
+  count weight² times in the MSE: one channel of 65 (or 128) is otherwise too small a part of the loss for a
   sparse SAE to keep, and loudness is lost from the features (256 features, k 8, weight 1: median error
   of the reconstructed channel 3.1 dB; weight 10: 0.28 dB). Folded back on export (`SAE.channel_weighted`:
   the same features; decoder rows are then no longer exactly unit-norm).
