@@ -234,7 +234,7 @@ class ProbeSet:
 
     probes: dict[str, LinearProbe]
     attributions: dict[str, np.ndarray] = field(default_factory=dict)  # prop -> [C, d_sae]
-    metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # prop -> input -> scores
+    metrics: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # prop -> input -> scores
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -298,7 +298,7 @@ def fit_probes(
             inputs["random_sae"] = rnd.encode_np(frames.latents)
     probes: dict[str, LinearProbe] = {}
     attrs: dict[str, np.ndarray] = {}
-    metrics: dict[str, dict[str, dict[str, float]]] = {}
+    metrics: dict[str, dict[str, dict[str, Any]]] = {}
     for prop in properties:
         y = classes[prop]
         nc = desc.PROPERTIES[prop]
@@ -306,7 +306,7 @@ def fit_probes(
         for name, x in inputs.items():
             t0 = time.perf_counter()
             probe = train_probe(x[tr_idx], y[tr_idx], nc, weight_decay=weight_decay, max_iter=max_iter)
-            m = probe_metrics(y[te_idx], probe.predict(x[te_idx]), nc)
+            m: dict[str, Any] = dict(probe_metrics(y[te_idx], probe.predict(x[te_idx]), nc))
             m["train_accuracy"] = probe_metrics(y[tr_idx], probe.predict(x[tr_idx]), nc)["accuracy"]
             m["chance"] = float(np.bincount(y[te_idx], minlength=nc).max() / max(1, te_idx.size))
             m["seconds"] = round(time.perf_counter() - t0, 2)

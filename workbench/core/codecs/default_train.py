@@ -285,7 +285,8 @@ def save_checkpoint(
     meta: dict[str, Any] = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
     model_cfg = model.cfg.to_dict()
     # Decode-time settings chosen after training (measured on held-out clips) stay as the folder has them.
-    old_model = meta.get("model") if isinstance(meta.get("model"), dict) else {}
+    old = meta.get("model")
+    old_model: dict[str, Any] = old if isinstance(old, dict) else {}
     for key in DECODE_SETTINGS:
         if key in old_model:
             model_cfg[key] = old_model[key]
