@@ -1,4 +1,4 @@
-"""The embedded default codec (registry id ``default``): mono 24 kHz, 75 latent frames/s, 64 dims.
+"""The embedded default codec (registry id ``default``): mono 24 kHz, 75 latent frames/s, 128 dims (shipped weights).
 
 A frame-rate autoencoder over STFT log-magnitudes (`default_model.py`) whose decoder output gets its
 phase from `phase.py`. It ships with the app (``resources/codecs/default``: ``config.json``,
