@@ -9,11 +9,12 @@
 2. Sweep: TopK SAEs for every (d_sae, k) of the grid, `--sweep-steps` each; FVU, L0 and dead fraction
    on the validation clips.
 3. Choice. By default the shipped configuration, d_sae 256, k 8 with the codec's loudness channel
-   weighted 10x in the loss (`--choose 256,8 --loudness-weight 10`; `--sweep-steps 0` skips the sweep).
-   k 8 of 256 keeps the features sparse and specific (no dead features, no feature firing on more than
-   a third of the frames). The weight keeps loudness in them: at weight 1 the reconstructed loudness
-   channel is off by 3.1 dB (median) and the SAE-feature loudness probe scores 0.335, no better than a
-   random SAE; at about half of the input variance on that channel, 0.64 (issue 7). Measured and left:
+   weighted 20x in the loss (`--choose 256,8 --loudness-weight 20`; `--sweep-steps 0` skips the sweep).
+   k 8 of 256 keeps the features sparse and specific. The weight keeps loudness in them. With the
+   previous 65-dim codec, at weight 1 the reconstructed loudness channel was off by 3.1 dB (median) and
+   the SAE-feature loudness probe scored 0.335, no better than a random SAE; weight 10 gave 0.64. With
+   the 128-dim filterbank codec (one channel of 128), weight 10 gives loudness 0.564 and weight 20 0.640
+   (pitch 0.622 -> 0.626, timbre 0.516 -> 0.507; FVU 0.053 -> 0.054). Measured with the 65-dim codec and left:
    d_sae 1024, k 32 (FVU 0.0002) scores loudness 0.617 and pitch 0.637 but is not a sparse dictionary:
    61 features fire on over 30% of the frames and carry 96% of its L0, 775 fire on under 0.01%.
    `--choose auto` applies the sweep rule: among configurations with L0 <= latent_dim / 4 and dead <= 5%,
@@ -52,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-o", "--output", default=str(ROOT / "resources" / "saes" / "default"))
     p.add_argument("--choose", default="256,8",
                    help="D_SAE,K to train (default: the shipped 256,8), or 'auto' for the FVU rule over the sweep")
-    p.add_argument("--loudness-weight", type=float, default=10.0,
-                   help="weight of the codec's loudness channel in the loss (default 10; see the docstring)")
+    p.add_argument("--loudness-weight", type=float, default=20.0,
+                   help="weight of the codec's loudness channel in the loss (default 20; see the docstring)")
     args = p.parse_args(argv)
 
     import torch
