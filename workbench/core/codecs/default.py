@@ -196,7 +196,7 @@ class DefaultBlockDecoder(BlockDecoder):
     `MAX_STATES`), so the next block, or a block after an edit, continues it exactly."""
 
     MAX_STATES = 256  # about 56 KB each: 3.4 s of history
-    WARMUP_FRAMES = 32
+    WARMUP_FRAMES = 8  # a block with no history starts the inverter this many frames early
 
     def __init__(self, codec: DefaultCodec, z: np.ndarray) -> None:
         super().__init__(codec, z)
