@@ -195,7 +195,7 @@ class StreamingInverter:
     the current overlap-add around them (with their own magnitudes), a Griffin-Lim step confined to the
     frames that can still change; then the oldest is committed. The overlap-add of committed frames is
     consistent with its own STFT far more than independently phased frames (held-out clips, issue 3:
-    multi-resolution STFT distance of the shipped codec 1.433 -> 1.302 with lookahead 3 and one round;
+    multi-resolution STFT distance of the previous default codec 1.433 -> 1.302 with lookahead 3 and one round;
     32 rounds of offline Griffin-Lim give 1.303). ``iters = 0`` is the plain frame-to-frame rebuild.
 
     Frame ``t`` is centered on sample ``t * hop``; hop chunk ``c`` (samples ``[c * hop, (c + 1) * hop)``)
