@@ -424,3 +424,29 @@ def test_module_bad_flag_exit_code() -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stdout == ""
+
+
+def test_train_codec_defaults_are_the_shipped_recipe_and_resume_only_upgrades_on_request() -> None:
+    """A plain `workbench train-codec` trains what ships; `--resume` keeps the checkpoint's architecture."""
+    import json as _json
+
+    from workbench.cli import build_parser
+    from workbench.commands.codec_train import RECIPE, recipe_model
+    from workbench.core.errors import UsageError
+    from workbench.core.resources import default_codec_dir
+
+    shipped = _json.loads((default_codec_dir() / "config.json").read_text())["model"]
+    args = build_parser().parse_args(["train-codec"])
+    new = recipe_model(args, resuming=False)
+    for key in ("latent_dim", "energy_latent", "encoder", "channels", "enc_blocks", "dec_blocks", "head_hidden"):
+        assert new[key] == shipped[key], key
+    assert RECIPE["steps"] == _json.loads((Path(default_codec_dir()) / "config.json").read_text())["step"]
+    resumed = recipe_model(build_parser().parse_args(["train-codec", "--resume"]), resuming=True)
+    assert resumed["latent_dim"] == 0 and resumed["energy_latent"] is False  # no upgrade unless asked
+    asked = recipe_model(build_parser().parse_args(["train-codec", "--resume", "--energy-latent"]), resuming=True)
+    assert asked["energy_latent"] is True
+    off = recipe_model(build_parser().parse_args(["train-codec", "--no-energy-latent", "--encoder", "conv",
+                                                  "--latent-dim", "64"]), resuming=False)
+    assert (off["energy_latent"], off["encoder"], off["latent_dim"]) == (False, "conv", 64)
+    with pytest.raises(UsageError):
+        recipe_model(build_parser().parse_args(["train-codec", "--latent-dim", "200"]), resuming=False)

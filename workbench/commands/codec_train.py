@@ -17,6 +17,21 @@ from typing import Any
 
 from workbench.core.errors import UsageError
 
+# The shipped default codec's recipe (resources/codecs/default/report.md): what a plain
+# `workbench train-codec` trains. Flags override each part.
+RECIPE: dict[str, Any] = {"steps": 24_000, "latent_dim": 127, "energy_latent": True, "loss_floor": 3e-5, "w_band": 3.0}
+
+
+def recipe_model(args: argparse.Namespace, resuming: bool) -> dict[str, Any]:
+    """The model part of the run: the recipe's for a new run; when resuming a checkpoint, only what is
+    asked for explicitly (an upgrade: the energy channel, a wider latent)."""
+    latent = args.latent_dim if args.latent_dim is not None else (0 if resuming else RECIPE["latent_dim"])
+    energy = args.energy_latent if args.energy_latent is not None else (not resuming and RECIPE["energy_latent"])
+    if (latent or not resuming) and not 1 <= latent <= 127:
+        raise UsageError(f"--latent-dim must be between 1 and 127 (the energy channel makes 128), got {latent}")
+    return {"channels": 192, "enc_blocks": 3, "dec_blocks": 5, "latent_dim": latent, "head_hidden": args.head_hidden,
+            "energy_latent": bool(energy), "encoder": args.encoder}
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("train-codec", help="train the embedded default codec (checkpointed, resumable)")
@@ -24,18 +39,19 @@ def register(sub: Any) -> None:
     p.add_argument("--synth", type=int, default=3000, help="synthetic clips to render (0 = none)")
     p.add_argument("--synth-dir", default="runs/synth-codec", help="cache folder of the synthetic corpus")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=None, help="planned total steps (LR schedule)")
+    p.add_argument("--steps", type=int, default=None, help="planned total steps (LR schedule; default 24000, the shipped run's)")
     p.add_argument("--minutes", type=float, default=None, help="stop after this long (resume later)")
     p.add_argument("--until-step", type=int, default=None,
                    help="stop at this step (the LR schedule still spans --steps): reproduces a stopped run")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--resume", action="store_true")
-    p.add_argument("--energy-latent", action="store_true",
-                   help="add the measured log-energy as a latent channel (with --resume: upgrade the checkpoint)")
-    p.add_argument("--latent-dim", type=int, default=64,
-                   help="learned latent channels (the energy channel comes on top); with --resume, a larger "
-                        "value widens the checkpoint's latent (new channels start unused)")
-    p.add_argument("--encoder", choices=("conv", "filterbank"), default="conv",
+    p.add_argument("--energy-latent", action=argparse.BooleanOptionalAction, default=None,
+                   help="the measured log-energy as a latent channel (new runs: on unless --no-energy-latent; "
+                        "with --resume, --energy-latent upgrades a checkpoint without it)")
+    p.add_argument("--latent-dim", type=int, default=None,
+                   help="learned latent channels, the energy channel on top (new runs: default 127); with "
+                        "--resume, a larger value widens a conv checkpoint's latent (new channels start unused)")
+    p.add_argument("--encoder", choices=("conv", "filterbank"), default="filterbank",
                    help="conv: ConvNeXt blocks -> linear latent; filterbank: each latent channel the log of a "
                         "learned band (mel-spaced init), trained with the decoder (new runs only)")
     p.add_argument("--head-hidden", type=int, default=1024, help="decoder MLP head width (0 = linear head)")
@@ -45,9 +61,9 @@ def register(sub: Any) -> None:
     p.add_argument("--decoder-only", action="store_true",
                    help="train only the decoder (latents unchanged: SAEs trained on them stay valid)")
     p.add_argument("--loss-floor", type=float, default=None,
-                   help="magnitude floor of the log-spectral loss (default 1e-3; lower = quiet bins count)")
+                   help=f"magnitude floor of the log-spectral loss (default {RECIPE['loss_floor']:g}; lower = quiet bins count)")
     p.add_argument("--band-loss", type=float, default=None, metavar="W",
-                   help="weight of the band-energy loss (keeps high partials' power: brighter output; default 0)")
+                   help=f"weight of the band-energy loss (keeps high partials' power: brighter output; default {RECIPE['w_band']:g})")
     p.add_argument("--ckpt-minutes", type=float, default=5.0)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("-o", "--output", default=None,
@@ -73,11 +89,8 @@ def cmd_train_codec(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    tc = TrainConfig(seed=args.seed)
-    tc.model = {"channels": 192, "enc_blocks": 3, "dec_blocks": 5, "latent_dim": args.latent_dim, "head_hidden": args.head_hidden,
-                "energy_latent": args.energy_latent, "encoder": args.encoder}
-    if not 1 <= args.latent_dim <= 127:
-        raise UsageError(f"--latent-dim must be between 1 and 127 (the energy channel makes 128), got {args.latent_dim}")
+    tc = TrainConfig(seed=args.seed, steps=RECIPE["steps"], loss_floor=RECIPE["loss_floor"], w_band=RECIPE["w_band"])
+    tc.model = recipe_model(args, resuming=args.resume and (Path(args.state) / "training.json").is_file())
     if args.steps:
         tc.steps = args.steps
     if args.batch_size:
