@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from workbench.core.analysis import descriptors as dsc
     from workbench.core.analysis.corpus import ClipList, collect_frames, load_clips
-    from workbench.core.analysis.probes import fit_probes, markdown_table, save_probes
+    from workbench.core.analysis.probes import fit_probes, kind_subsets, markdown_table, save_probes
     from workbench.core.sae.io import load_sae
 
     torch.set_num_threads(args.threads)
@@ -90,9 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     t_collect = time.time() - t0
     t0 = time.time()
     bar = tqdm(total=9, desc="training probes", unit="probe", file=sys.stderr, dynamic_ncols=True)
-    kinds = np.array([str((e[1] or {}).get("kind", "other")) for e in clips.entries])
     ps = fit_probes(frames, sae, test_fraction=args.test_fraction, seed=args.seed, weight_decay=args.weight_decay,
-                    subsets={MONO_NAME: np.isin(kinds[frames.clip_ids], MONOPHONIC)}, step=lambda name: bar.update(1))
+                    subsets=kind_subsets(frames, clips), step=lambda name: bar.update(1))
     bar.close()
     t_probes = time.time() - t0
     if args.write_probes:
@@ -167,8 +166,8 @@ def _probe_checks(ps: Any) -> dict[str, Any]:
     return out
 
 
-MONOPHONIC = ("note", "melody", "scale")
-MONO_NAME = "monophonic (" + "+".join(MONOPHONIC) + ")"
+from workbench.core.analysis.probes import MONOPHONIC_KINDS as MONOPHONIC  # noqa: E402
+from workbench.core.analysis.probes import MONOPHONIC_SUBSET as MONO_NAME  # noqa: E402
 
 
 def _per_kind(ps: Any, frames: Any, clips: Any, test_fraction: float, seed: int) -> dict[str, Any]:
@@ -206,7 +205,7 @@ def _monophonic_check(ps: Any) -> dict[str, Any] | None:
     the all-clip figure mixes probe quality with the tracker's choice; this is the figure comparable with
     the published range."""
     m = ps.metrics.get("pitch", {})
-    if "subsets" not in m.get("sae", {}):
+    if MONO_NAME not in m.get("sae", {}).get("subsets", {}):
         return None
     sub = {name: v["subsets"][MONO_NAME] for name, v in m.items()}
     sae_acc = sub["sae"]["accuracy"]

@@ -166,6 +166,24 @@ def test_probe_table_shows_the_figures_of_probes_json(probed_window: MainWindow,
     assert "held-out clips" in panel.notes.text()
 
 
+def test_probe_table_shows_subset_scores_under_their_own_name(probed_window: MainWindow) -> None:
+    panel = probed_window.insight.probe_panel
+    mono = "monophonic (note+melody+scale)"
+    doc = {"properties": {"pitch": {"metrics": {
+        "sae": {"accuracy": 0.626, "balanced_accuracy": 0.5, "macro_f1": 0.4, "frames": 900,
+                "subsets": {mono: {"accuracy": 0.860, "balanced_accuracy": 0.8, "macro_f1": 0.6, "frames": 300}}},
+        "latents": {"accuracy": 0.695, "balanced_accuracy": 0.5, "macro_f1": 0.5, "frames": 900,
+                    "subsets": {mono: {"accuracy": 0.862, "balanced_accuracy": 0.8, "macro_f1": 0.7, "frames": 300}}}}}}}
+    panel._fill(doc)
+    t = panel.table
+    assert t.rowCount() == 4
+    assert [t.item(r, 0).text() for r in range(4)] == ["Pitch", "", "Pitch, monophonic", ""]
+    assert mono in t.item(2, 0).toolTip() and "300 frames" in t.item(2, 0).toolTip()
+    assert [t.item(r, 2).text() for r in range(4)] == ["0.626", "0.695", "0.860", "0.862"]
+    # bold marks the best input within each group: raw latents win both here
+    assert [t.item(r, 2).font().bold() for r in range(4)] == [False, True, False, True]
+
+
 def test_property_plot_follows_probe_sliders_and_undo_removes_the_probe_edit(probed_window: MainWindow,
                                                                             qtbot: Any) -> None:
     win = probed_window

@@ -220,27 +220,32 @@ class ProbePanel(QWidget):
         self.message.hide()
         self.table.show()
         self.table.setRowCount(len(rows))
-        best: dict[tuple[str, str], float] = {}
+        best: dict[tuple[str, str, str], float] = {}
         for r in rows:
             for k in ("accuracy", "balanced_accuracy", "macro_f1"):
                 v = r[k]
                 if math.isfinite(v):
-                    best[(r["property"], k)] = max(best.get((r["property"], k), -1.0), v)
-        prev = None
+                    key = (r["property"], r["subset"], k)
+                    best[key] = max(best.get(key, -1.0), v)
+        prev: tuple[str, str] | None = None
         chance: dict[str, float] = {}
         for i, r in enumerate(rows):
-            prop = r["property"]
-            first = prop != prev
-            prev = prop
-            if math.isfinite(r["chance"]):
+            prop, subset = r["property"], r["subset"]
+            first = (prop, subset) != prev
+            prev = (prop, subset)
+            if math.isfinite(r["chance"]) and not subset:
                 chance.setdefault(prop, r["chance"])
-            self.table.setItem(i, 0, _cell(PROP_NAMES.get(prop, prop) if first else "", num=False))
+            # a subset's short name is what precedes its parenthesised detail ("monophonic (note+melody)")
+            name = PROP_NAMES.get(prop, prop) + (f", {subset.split(' (')[0]}" if subset else "")
+            self.table.setItem(i, 0, _cell(name if first else "", num=False,
+                                           tip=(f"The same probes scored only on the held-out frames of {subset} "
+                                                f"({r['frames']} frames)" if subset and first else "")))
             self.table.setItem(i, 1, _cell(INPUT_NAMES.get(r["input"], r["input"]), num=False,
                                            tip=INPUT_TIPS.get(r["input"], "")))
             for c, k in enumerate(("accuracy", "balanced_accuracy", "macro_f1"), start=2):
                 v = r[k]
                 text = f"{v:.3f}" if math.isfinite(v) else "–"
-                self.table.setItem(i, c, _cell(text, bold=math.isfinite(v) and v == best.get((prop, k)),
+                self.table.setItem(i, c, _cell(text, bold=math.isfinite(v) and v == best.get((prop, subset, k)),
                                                tip=f"{r['frames']} held-out frames" if r["frames"] else ""))
         corpus = doc.get("corpus") if isinstance(doc.get("corpus"), dict) else {}
         parts = []

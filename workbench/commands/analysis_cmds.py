@@ -42,7 +42,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from workbench.core.analysis.corpus import ClipList, collect_frames, load_clips
-    from workbench.core.analysis.probes import fit_probes, format_table, save_probes
+    from workbench.core.analysis.probes import fit_probes, format_table, kind_subsets, save_probes
     from workbench.core.codecs import get_codec
     from workbench.core.sae.io import load_sae
 
@@ -88,7 +88,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     try:
         ps = fit_probes(frames, sae, test_fraction=args.test_fraction, seed=args.seed,
                         weight_decay=args.weight_decay, baselines=not args.no_baselines,
-                        step=lambda name: bar.update(1))
+                        subsets=kind_subsets(frames, clips), step=lambda name: bar.update(1))
     finally:
         bar.close()
     save_probes(ps, folder, extra={"codec": codec.id, "inputs": [str(a) for a in args.audio]})

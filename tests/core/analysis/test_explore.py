@@ -233,3 +233,20 @@ def test_probe_metrics_rows_follow_probes_json() -> None:
     assert rows[0]["accuracy"] == 0.8 and rows[0]["frames"] == 120 and rows[0]["chance"] == 0.3
     assert np.isnan(rows[2]["accuracy"]) and rows[2]["frames"] == 0
     assert ex.probe_metrics_rows({}) == []
+
+
+def test_probe_metrics_rows_list_subset_scores_after_their_property() -> None:
+    mono = "monophonic (note+melody)"
+    doc = {"properties": {
+        "pitch": {"metrics": {
+            "sae": {"accuracy": 0.6, "balanced_accuracy": 0.5, "macro_f1": 0.4, "frames": 100,
+                    "subsets": {mono: {"accuracy": 0.86, "balanced_accuracy": 0.8, "macro_f1": 0.6, "frames": 40},
+                                "broken": "x"}},
+            "latents": {"accuracy": 0.7, "balanced_accuracy": 0.5, "macro_f1": 0.5, "frames": 100,
+                        "subsets": {mono: {"accuracy": 0.87, "balanced_accuracy": 0.8, "macro_f1": 0.7, "frames": 40}}}}},
+        "loudness": {"metrics": {"sae": {"accuracy": 0.64}}}}}
+    rows = ex.probe_metrics_rows(doc)
+    assert [(r["property"], r["subset"], r["input"]) for r in rows] == [
+        ("pitch", "", "sae"), ("pitch", "", "latents"), ("pitch", mono, "sae"), ("pitch", mono, "latents"),
+        ("loudness", "", "sae")]
+    assert rows[2]["accuracy"] == 0.86 and rows[2]["frames"] == 40 and rows[3]["macro_f1"] == 0.7

@@ -172,3 +172,24 @@ def test_fit_probes_scores_subsets_of_the_held_out_frames(tmp_path: Path) -> Non
         if pred is not None:
             assert got == probe_metrics(y[sel], pred, d.PROPERTIES["pitch"])
         assert got["frames"] == int(sel.sum())
+    # Both tables list the subset's scores under the property.
+    acc = f"{ps.metrics['pitch']['sae']['subsets']['odd clips']['accuracy']:.3f}"
+    lines = format_table(ps).splitlines()
+    at = next(i for i, ln in enumerate(lines) if ln.strip().startswith("odd clips ("))
+    assert f"({int(sel.sum())} frames)" in lines[at] and lines[at + 1].split()[0] == acc
+    assert any(ln.startswith(f"| pitch, odd clips | 67 | {acc} / ") for ln in markdown_table(ps).splitlines())
+
+
+def test_kind_subsets_mark_the_frames_of_monophonic_clips() -> None:
+    from workbench.core.analysis.corpus import ClipList
+    from workbench.core.analysis.probes import MONOPHONIC_SUBSET, kind_subsets
+
+    frames = planted_frames(n_clips=4, per_clip=3)
+    kinds = ["note", "chord", None, "melody"]
+    clips = ClipList([(f"clip{i}.flac", {"kind": k} if k else None) for i, k in enumerate(kinds)], 24000)
+    got = kind_subsets(frames, clips)
+    assert list(got) == [MONOPHONIC_SUBSET] and MONOPHONIC_SUBSET == "monophonic (note+melody+scale)"
+    assert got[MONOPHONIC_SUBSET].tolist() == [True] * 3 + [False] * 6 + [True] * 3
+    # Clips without corpus labels (a user's folder), or with none of those kinds: no subset.
+    assert kind_subsets(frames, ClipList([(f"c{i}.wav", None) for i in range(4)], 24000)) == {}
+    assert kind_subsets(frames, ClipList([(f"c{i}.wav", {"kind": "chord"}) for i in range(4)], 24000)) == {}

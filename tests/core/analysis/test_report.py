@@ -35,7 +35,9 @@ PROBES = {
     "format": "workbench-probes", "version": 1,
     "properties": {
         "loudness": {"num_classes": 2, "class_names": ["quiet", "loud"],
-                     "metrics": {"sae": {"accuracy": 0.9, "macro_f1": 0.8}, "latents": {"accuracy": 0.95, "macro_f1": 0.9}},
+                     "metrics": {"sae": {"accuracy": 0.9, "macro_f1": 0.8,
+                                         "subsets": {"monophonic (note)": {"accuracy": 0.875, "frames": 12}}},
+                                 "latents": {"accuracy": 0.95, "macro_f1": 0.9}},
                      "top_features": [[[3, 0.5], [1, 0.2]], [[0, 0.7]]]},
     },
     "corpus": {"clips": 4},
@@ -104,7 +106,8 @@ def test_report_files_and_links(report_inputs: dict[str, Any], tmp_path: Path) -
     assert index.count("<tr><td class=\"num\" data-v=") == D_SAE
     assert "features/0000.html" in index and "loud" in index and "random directions (control)" in index
     assert "table class=\"sortable\"" in index and "<script>" in index
-    assert "Probes" in index and "loudness" in index and "0.950" in index  # the probe table, rendered generically
+    assert "Probes" in index and "loudness" in index and "0.950" in index  # the probe table
+    assert "<td>monophonic (note): SAE features</td><td class=\"num\">0.875</td>" in index  # a subset's row
     p0 = (out / "features" / "0000.html").read_text()
     assert "held-out AUROC 0.910" in p0 and "<svg" in p0 and "0000/sound.wav" in p0
     assert "In the probes" in p0 and "loud" in p0  # feature 0 is the top feature of class "loud"

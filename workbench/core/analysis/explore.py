@@ -418,9 +418,21 @@ def property_track(prop: str, source: str, clip: Any, codec: Any, num_frames: in
 
 
 def probe_metrics_rows(probes_json: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rows (property, input, accuracy, balanced_accuracy, macro_f1, chance, frames) of a probes.json, in
-    the file's property order and `probes.INPUTS` order; properties without metrics are skipped."""
+    """Rows (property, subset, input, accuracy, balanced_accuracy, macro_f1, chance, frames) of a
+    probes.json, in the file's property order and `probes.INPUTS` order; properties without metrics are
+    skipped. After a property's all-frames rows (``subset`` "") come its rows for each named subset of the
+    held-out frames (``fit_probes(subsets=...)``, e.g. the monophonic clips for pitch), in file order."""
     from workbench.core.analysis.probes import INPUTS
+
+    def num(m: dict[str, Any], k: str) -> float:
+        v = m.get(k)
+        return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else float("nan")
+
+    def row(prop: str, subset: str, name: str, m: dict[str, Any]) -> dict[str, Any]:
+        frames = num(m, "frames")
+        return {"property": prop, "subset": subset, "input": name, "accuracy": num(m, "accuracy"),
+                "balanced_accuracy": num(m, "balanced_accuracy"), "macro_f1": num(m, "macro_f1"),
+                "chance": num(m, "chance"), "frames": int(frames) if math.isfinite(frames) else 0}
 
     out: list[dict[str, Any]] = []
     props = probes_json.get("properties")
@@ -430,17 +442,18 @@ def probe_metrics_rows(probes_json: dict[str, Any]) -> list[dict[str, Any]]:
         metrics = info.get("metrics") if isinstance(info, dict) else None
         if not isinstance(metrics, dict):
             continue
+        subsets: dict[str, list[dict[str, Any]]] = {}
         for name in INPUTS:
             m = metrics.get(name)
             if not isinstance(m, dict):
                 continue
-
-            def num(k: str, m: dict[str, Any] = m) -> float:
-                v = m.get(k)
-                return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else float("nan")
-
-            out.append({"property": str(prop), "input": name, "accuracy": num("accuracy"),
-                        "balanced_accuracy": num("balanced_accuracy"), "macro_f1": num("macro_f1"),
-                        "chance": num("chance"), "frames": int(num("frames")) if math.isfinite(num("frames")) else 0})
+            out.append(row(str(prop), "", name, m))
+            subs = m.get("subsets")
+            if isinstance(subs, dict):
+                for sname, sm in subs.items():
+                    if isinstance(sm, dict):
+                        subsets.setdefault(str(sname), []).append(row(str(prop), str(sname), name, sm))
+        for rows in subsets.values():
+            out.extend(rows)
     return out
 

@@ -251,6 +251,25 @@ class ProbeSet:
         return self.probes[prop]
 
 
+MONOPHONIC_KINDS = ("note", "melody", "scale")
+MONOPHONIC_SUBSET = "monophonic (" + "+".join(MONOPHONIC_KINDS) + ")"
+
+
+def kind_subsets(frames: CorpusFrames, clips: Any) -> dict[str, np.ndarray]:
+    """The held-out subsets worth a score of their own, from the clips' corpus labels (``kind``).
+
+    ``{MONOPHONIC_SUBSET: mask}`` when some clips are single notes, melodies or scales (the synthetic
+    corpus labels each clip's kind): Paek et al. scored pitch probes on single notes, where a frame's
+    pitch is defined; on a chord or a texture CREPE reports one voice, not always the same one, so the
+    all-frames pitch score mixes probe quality with the tracker's choice. Empty for clips without kinds.
+    `clips` is the `corpus.ClipList` the frames were collected from (``frames.clip_ids`` index it)."""
+    kinds = np.array([str((meta or {}).get("kind", "")) for _, meta in clips.entries] or [""])
+    mono = np.isin(kinds, MONOPHONIC_KINDS)
+    if not mono.any():
+        return {}
+    return {MONOPHONIC_SUBSET: mono[frames.clip_ids]}
+
+
 def fit_probes(
     frames: CorpusFrames,
     sae: Any,
@@ -453,7 +472,21 @@ def format_table(ps: ProbeSet) -> str:
         chance = next((s.get("chance") for s in m.values() if s), None)
         lines.append(f"{prop:<10}{desc.PROPERTIES.get(prop, 0):>8}  " + "  ".join(cells)
                      + (f"  {chance:>7.3f}" if chance is not None else ""))
+        for sub, sm in _subset_metrics(m).items():
+            lines.append(f"  {sub} ({next(iter(sm.values()))['frames']} frames)")
+            lines.append(" " * 18 + "  ".join(
+                f"{sm[n]['accuracy']:.3f} {sm[n]['balanced_accuracy']:.3f} {sm[n]['macro_f1']:.3f}".rjust(22)
+                if n in sm else f"{'-':>22}" for n in names))
     return "\n".join(lines)
+
+
+def _subset_metrics(m: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{subset: {input: scores}}`` from one property's metrics (``fit_probes(subsets=...)``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for n in INPUTS:
+        for sub, sm in (m.get(n) or {}).get("subsets", {}).items():
+            out.setdefault(sub, {})[n] = sm
+    return out
 
 
 def markdown_table(ps: ProbeSet) -> str:
@@ -465,4 +498,8 @@ def markdown_table(ps: ProbeSet) -> str:
                  for n in names]
         chance = next((s.get("chance") for s in m.values() if s), float("nan"))
         out.append(f"| {prop} | {desc.PROPERTIES.get(prop, 0)} | " + " | ".join(cells) + f" | {chance:.3f} |")
+        for sub, sm in _subset_metrics(m).items():
+            cells = [f"{sm[n]['accuracy']:.3f} / {sm[n]['balanced_accuracy']:.3f} / {sm[n]['macro_f1']:.3f}"
+                     if n in sm else "-" for n in names]
+            out.append(f"| {prop}, {sub} | {desc.PROPERTIES.get(prop, 0)} | " + " | ".join(cells) + " | |")
     return "\n".join(out)

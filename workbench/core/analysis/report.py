@@ -192,10 +192,25 @@ def probe_section(probes: dict[str, Any]) -> str:
     props = probes.get("properties")
     out = ["<h2>Probes</h2>"]
     if isinstance(props, dict) and props:
+        from workbench.core.analysis.explore import probe_metrics_rows
+        from workbench.core.analysis.probes import INPUT_NAMES
+
+        rows = probe_metrics_rows(probes)
         for name, p in props.items():
             metrics = p.get("metrics") if isinstance(p, dict) else None
             out.append(f"<h3>{_e(name)}</h3>")
-            if isinstance(metrics, dict) and metrics:
+            mine = [r for r in rows if r["property"] == name]
+            if mine:
+                # one table per property: the inputs side by side, then each held-out subset's scores
+                cols = ("accuracy", "balanced_accuracy", "macro_f1", "frames")
+                body = []
+                for r in mine:
+                    where = f"{r['subset']}: " if r["subset"] else ""
+                    body.append(f"<tr><td>{_e(where + INPUT_NAMES.get(r['input'], r['input']))}</td>" + "".join(
+                        f"<td class=\"num\">{_e(_fmt(r[c]))}</td>" for c in cols) + "</tr>")
+                out.append("<table><thead><tr><th>input</th>" + "".join(f"<th>{c.replace('_', ' ')}</th>" for c in cols)
+                           + "</tr></thead><tbody>" + "".join(body) + "</tbody></table>")
+            elif isinstance(metrics, dict) and metrics:
                 out.append(render_generic(metrics))
             else:
                 out.append(render_generic({k: v for k, v in p.items() if k != "top_features"}) if isinstance(p, dict)
