@@ -141,7 +141,12 @@ def main(argv: list[str] | None = None) -> int:
             lab = sae.labels.get(i)
             return lab is not None and lab.label != "unexplained" and (lab.score or 0.0) >= 0.8
 
-        top = ([i for i in heat if labelled(i)] + [i for i in heat if not labelled(i)])[:3]
+        def level(i: int) -> bool:  # a loudness feature: adding to it mostly turns the clip up (and the limiter on)
+            lab = sae.labels.get(i)
+            return lab is not None and lab.label.split()[0] in ("loud", "quiet", "level", "silence")
+
+        top = ([i for i in heat if labelled(i) and not level(i)] + [i for i in heat if labelled(i) and level(i)]
+               + [i for i in heat if not labelled(i)])[:3]
         win.ws.set_selected(top[::-1])  # the last selected one fills the dashboard
         win.add_slider(top[0])
         win.set_edit(Edit(top[0], "scale", 0.0))
