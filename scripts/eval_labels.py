@@ -151,7 +151,10 @@ def main() -> int:
     print(format_summary(s))
     print(f"wrote {out / 'labels_eval.json'} and {out / 'labels_eval.md'}")
     if args.write_labels:
-        print(f"wrote {save_labels(res, folder, extra={'codec': codec.id, 'inputs': args.audio})}")
+        from workbench.core.data.synth import corpus_recipes
+
+        extra = {"codec": codec.id, "inputs": args.audio, "synth_recipes": corpus_recipes(args.audio)}
+        print(f"wrote {save_labels(res, folder, extra=extra)}")
     if args.report:
         from workbench.core.analysis.labels import read_labels_doc
         from workbench.core.analysis.report import write_report

@@ -95,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     bar.close()
     t_probes = time.time() - t0
     if args.write_probes:
+        from workbench.core.data.synth import corpus_recipes
+
         save_probes(ps, Path(sae.info.folder), extra={"codec": codec.id, "inputs": [args.corpus],
+                                                      "synth_recipes": corpus_recipes([args.corpus]),
                                                       "eval": "scripts/eval_probes.py"})
     checks = _probe_checks(ps)
     by_kind = _per_kind(ps, frames, clips, args.test_fraction, args.seed)

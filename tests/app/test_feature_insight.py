@@ -146,6 +146,34 @@ def test_dashboard_fills_for_a_selected_feature_and_plays_an_example(probed_wind
     assert dash.result is res
 
 
+def test_examples_of_a_synthetic_corpus_not_on_this_machine_are_rendered_from_its_recipe(
+        window: MainWindow, qtbot: Any, probed_sae: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped SAE on a fresh install: labels.json names runs/synth-codec, which is not there, and its
+    recipe; the dashboard renders the clips it would have taken into the cache and shows their moments."""
+    import shutil
+
+    from workbench.core.data.synth import corpus_recipe, generate_corpus
+
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    corpus = generate_corpus(tmp_path / "corpus", 3, seed=4, kinds=["note", "melody"], progress=False)
+    folder = Path(shutil.copytree(probed_sae, tmp_path / "sae"))
+    for name in ("labels.json", "probes.json"):
+        doc = json.loads((folder / name).read_text())
+        doc.update(inputs=["runs/not-here"], synth_recipes=[corpus_recipe(corpus)])
+        doc.pop("clip_paths", None)
+        (folder / name).write_text(json.dumps(doc))
+    shutil.rmtree(corpus)
+    open_sae(qtbot, window, folder)
+    dash = window.insight.dashboard
+    window.insight.dashboard_dock.show()
+    feat = busiest_feature(window)
+    window.ws.set_selected([feat])
+    qtbot.waitUntil(lambda: dash.result is not None and dash.result.feature == feat, timeout=60_000)
+    assert "rendered again from its recipe" in dash.result.source and dash.result.clips == 3
+    rendered = sorted((tmp_path / "cache" / "corpora").glob("synth-*/audio/*.flac"))
+    assert len(rendered) == 3
+
+
 def test_probe_table_shows_the_figures_of_probes_json(probed_window: MainWindow, probed_sae: Path) -> None:
     panel = probed_window.insight.probe_panel
     doc = json.loads((probed_sae / "probes.json").read_text())

@@ -41,6 +41,8 @@ from workbench.core.analysis.explore import (
     feature_examples,
     fill_corpus,
     recorded_inputs,
+    recorded_recipes,
+    render_examples,
     start_corpus,
 )
 from workbench.core.codecs.base import Codec
@@ -97,6 +99,15 @@ def run_examples(req: ExamplesRequest, job: JobControl) -> FeatureExamples:
                 clips = choose_clips(paths, codec.sample_rate)
             except WorkbenchError as exc:
                 st.note = f"the recorded clips cannot be used ({exc.message}); showing the current clip"
+        elif (recipes := recorded_recipes(sae.folder)):
+            # The SAE was analysed on a synthetic corpus that is not on this machine (e.g. the shipped
+            # SAE on a fresh install): its clips are rendered again from the recipe, once, into the cache.
+            try:
+                clips = render_examples(recipes[0], check=job.check, progress=lambda i, n: job.progress(
+                    0.5 * i / max(1, n), f"examples: rendering clip {i + 1}/{n} of the synthetic corpus"))
+                paths, where = clips, "of the synthetic corpus (rendered again from its recipe)"
+            except WorkbenchError as exc:
+                st.note = f"the synthetic corpus cannot be rendered here ({exc.message}); showing the current clip"
         if clips:
             st.corpus = start_corpus(clips, where, codec.frame_rate, codec.sample_rate)
         else:

@@ -44,6 +44,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     from workbench.core.analysis.corpus import ClipList, collect_frames, load_clips
     from workbench.core.analysis.probes import fit_probes, format_table, kind_subsets, save_probes
     from workbench.core.codecs import get_codec
+    from workbench.core.data.synth import corpus_recipes
     from workbench.core.sae.io import load_sae
 
     if not (0.0 < args.test_fraction < 1.0):
@@ -91,7 +92,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
                         subsets=kind_subsets(frames, clips), step=lambda name: bar.update(1))
     finally:
         bar.close()
-    save_probes(ps, folder, extra={"codec": codec.id, "inputs": [str(a) for a in args.audio]})
+    save_probes(ps, folder, extra={"codec": codec.id, "inputs": [str(a) for a in args.audio],
+                                   "synth_recipes": corpus_recipes(args.audio)})
     c = ps.meta["corpus"]
     print(f"probes on {c['frames']} frames of {c['clips']} clips ({c['train_clips']} train / "
           f"{c['test_clips']} held-out clips); accuracy / balanced accuracy / macro-F1 on held-out clips:")

@@ -127,6 +127,7 @@ def _collect(codec: Any, sae: Any, clips: Any, what: str, **kw: Any) -> Any:
 
 def cmd_label(args: argparse.Namespace) -> int:
     from workbench.core.analysis.labels import format_summary, label_features, save_labels
+    from workbench.core.data.synth import corpus_recipes
 
     if not (0.0 < args.test_fraction < 1.0):
         raise UsageError(f"--test-fraction must be between 0 and 1, got {args.test_fraction}")
@@ -142,6 +143,7 @@ def cmd_label(args: argparse.Namespace) -> int:
     res = label_features(frames, test_fraction=args.test_fraction, seed=args.seed, min_positives=args.min_positives,
                          control=not args.no_control, select=args.select)
     path = save_labels(res, folder, extra={"codec": codec.id, "inputs": [str(a) for a in args.audio],
+                                           "synth_recipes": corpus_recipes(args.audio),
                                            "max_clips": args.max_clips, "clip_paths": frames.clip_paths})
     c = res.meta["corpus"]
     print(f"labels from {c['frames']} frames of {c['clips']} clips ({c['train_clips']} train / {c['test_clips']} "

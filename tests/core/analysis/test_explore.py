@@ -96,6 +96,29 @@ def test_choose_clips_is_bounded_and_seeded(tmp_path: Path, clips: list[str]) ->
     assert len(two) == 2 and two == ex.choose_clips([str(tmp_path / "clips")], SR, max_clips=2)
 
 
+def test_a_synthetic_corpus_missing_here_is_rendered_again_from_its_recipe(tmp_path: Path) -> None:
+    from workbench.core.data.synth import corpus_recipe, generate_corpus
+
+    full = generate_corpus(tmp_path / "corpus", 6, seed=2, kinds=["note", "scale"], progress=False)
+    recipe = corpus_recipe(full)
+    sae = tmp_path / "sae"
+    sae.mkdir()
+    assert ex.recorded_recipes(sae) == [] and ex.recorded_recipes(None) == []
+    (sae / "probes.json").write_text(json.dumps({"synth_recipes": [recipe, "junk"]}))
+    assert ex.recorded_recipes(sae) == [recipe]
+    (sae / "labels.json").write_text(json.dumps({"inputs": ["gone/corpus"], "synth_recipes": [recipe]}))
+    assert ex.recorded_inputs(sae) == ([], "") and ex.recorded_recipes(sae) == [recipe]
+    # The same clips choose_clips takes from the corpus on disk, rendered into the cache.
+    assert recipe is not None
+    want = ex.choose_clips([str(full)], SR, max_clips=4)
+    done: list[tuple[int, int]] = []
+    got = ex.render_examples(recipe, max_clips=4, cache=tmp_path / "cache", progress=lambda i, n: done.append((i, n)))
+    assert [Path(p).name for p in got] == [Path(p).name for p in want] and done == [(i, 4) for i in range(4)]
+    for a, b in zip(got, want, strict=True):
+        assert Path(a).read_bytes() == Path(b).read_bytes()
+    assert ex.choose_indices(3, 4) == [0, 1, 2] and ex.choose_indices(10, 4) == ex.choose_indices(10, 4)
+
+
 def test_corpus_is_built_clip_by_clip_and_survives_a_cancel(clips: list[str]) -> None:
     codec, sae = FakeCodec(), FakeSAE()
     c = ex.start_corpus(clips, "named in labels.json", FR, SR)

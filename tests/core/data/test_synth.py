@@ -284,3 +284,57 @@ def test_labels_round_trip_through_midi() -> None:
         {k: n[k] for k in ("onset", "offset", "pitch", "velocity", "program", "is_drum")} for n in clip.labels["notes"]
     ]
     assert strip == [{k: n[k] for k in strip[0]} for n in again.labels["notes"]]
+
+
+def test_a_recipe_renders_any_clip_of_its_corpus_again(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    from workbench.core.data.synth import corpus_recipe, corpus_recipes, recipe_audio_names, render_recipe_clips
+    from workbench.core.jobs import Cancelled
+
+    full = generate_corpus(tmp_path / "full", 5, seed=7, kinds=["note", "drums", "melody"], progress=False)
+    recipe = corpus_recipe(full)
+    assert recipe is not None and recipe["seed"] == 7 and recipe["n"] == 5
+    assert corpus_recipe(tmp_path) is None and corpus_recipes([full, tmp_path, full]) == [recipe]
+    # The file names follow from the recipe alone.
+    recs = {r["index"]: r for r in load_corpus(full)}
+    assert recipe_audio_names(recipe) == [recs[i]["audio"] for i in range(5)]
+    # Clips 1 and 3 rendered on their own equal the full corpus' clips (audio and labels).
+    part = tmp_path / "part"
+    calls: list[int] = []
+
+    def stop_after_one() -> None:
+        calls.append(1)
+        if len(calls) > 1:
+            raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        render_recipe_clips(recipe, [3, 1], part, check=stop_after_one)
+    assert [r["index"] for r in load_corpus(part)] == [1]  # the clip done before the cancel is kept
+    first = (part / recs[1]["audio"]).stat().st_mtime_ns
+    render_recipe_clips(recipe, [3, 1], part)
+    assert (part / recs[1]["audio"]).stat().st_mtime_ns == first  # resumed, not rendered again
+    got = {r["index"]: r for r in load_corpus(part)}
+    assert sorted(got) == [1, 3]
+    for i in (1, 3):
+        a, _ = sf.read(got[i]["path"])
+        b, _ = sf.read(recs[i]["path"])
+        assert np.array_equal(a, b)
+        assert {k: v for k, v in got[i].items() if k != "path"} == {k: v for k, v in recs[i].items() if k != "path"}
+    info = json.loads((part / "corpus.json").read_text())
+    assert info["indices"] == [1, 3] and corpus_recipe(part) == recipe
+
+
+@pytest.mark.parametrize("change, match", [({"version": 99}, "another version"), ({"soundfont": "Other.sf2"}, "Other.sf2"),
+                                           ({"kinds": ["kazoo"], "mix": {"kazoo": 1.0}}, "kazoo"),
+                                           ({"n": 0}, "out of range"), ({"mix": {}}, "incomplete")])
+def test_a_recipe_this_version_cannot_render_is_a_data_error(tmp_path: Path, change: dict[str, Any],
+                                                             match: str) -> None:
+    from workbench.core.data.synth import corpus_recipe, render_recipe_clips
+
+    recipe = corpus_recipe(generate_corpus(tmp_path / "c", 1, seed=1, kinds=["note"], progress=False))
+    assert recipe is not None
+    with pytest.raises(DataError, match=match):
+        render_recipe_clips(dict(recipe, **change), [0], tmp_path / "out")
+    with pytest.raises(DataError, match="indices"):
+        render_recipe_clips(recipe, [1], tmp_path / "out")

@@ -123,10 +123,46 @@ def choose_clips(inputs: Sequence[str], sample_rate: int, max_clips: int = MAX_C
 
     clips = load_clips(list(inputs), sample_rate)
     paths = [p for p, _ in clips.entries]
-    if len(paths) > max_clips:
-        idx = np.sort(np.random.default_rng(seed).choice(len(paths), max_clips, replace=False))
-        paths = [paths[i] for i in idx]
-    return paths
+    return [paths[i] for i in choose_indices(len(paths), max_clips, seed)]
+
+
+def choose_indices(n: int, max_clips: int = MAX_CLIPS, seed: int = 0) -> list[int]:
+    """Which of `n` clips (in corpus order) `choose_clips` takes: all, or a seeded random `max_clips`."""
+    if n <= max_clips:
+        return list(range(n))
+    return [int(i) for i in np.sort(np.random.default_rng(seed).choice(n, max_clips, replace=False))]
+
+
+def recorded_recipes(folder: str | Path | None) -> list[dict[str, Any]]:
+    """The synthetic corpus recipes (`synth.corpus_recipe`) labels.json or probes.json record for their
+    inputs, first file that has any wins."""
+    if folder is None:
+        return []
+    for name in ("labels.json", "probes.json"):
+        doc = _json(Path(folder) / name) or {}
+        recipes = doc.get("synth_recipes")
+        if isinstance(recipes, list) and recipes:
+            return [r for r in recipes if isinstance(r, dict)]
+    return []
+
+
+def render_examples(recipe: dict[str, Any], max_clips: int = MAX_CLIPS, seed: int = 0, cache: str | Path | None = None,
+                    check: Any = None, progress: Any = None) -> list[str]:
+    """The clips `choose_clips` would take from the recipe's corpus, rendered again into the user cache
+    (``<cache>/corpora/synth-<hash of the recipe>``; kept, so this is paid once) when the corpus is not
+    on this machine. Returns their paths, in corpus order."""
+    import hashlib
+
+    from workbench.core.data.synth import recipe_audio_names, render_recipe_clips
+    from workbench.core.userdirs import cache_dir
+
+    names = recipe_audio_names(recipe)
+    order = sorted(range(len(names)), key=lambda i: names[i])  # load_clips reads a corpus in path order
+    chosen = [order[j] for j in choose_indices(len(order), max_clips, seed)]
+    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+    out = Path(cache) if cache is not None else cache_dir() / "corpora" / f"synth-{key}"
+    render_recipe_clips(recipe, chosen, out, check=check, progress=progress)
+    return [str(out / names[i]) for i in sorted(chosen, key=lambda i: names[i])]
 
 
 # -- the examples corpus -------------------------------------------------------------------------------

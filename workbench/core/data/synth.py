@@ -578,15 +578,9 @@ def generate_corpus(
         else:
             results = map(_render_task, tasks)
         with atomic_open(out / "labels.jsonl", "w", encoding="utf-8") as f:
-            bar = tqdm(
-                results,
-                total=len(tasks),
-                desc="synth",
-                unit="clip",
-                file=sys.stderr,
-                disable=not progress,
-                dynamic_ncols=True,
-            )
+            # no tqdm at all without progress: even a disabled bar starts tqdm's monitor thread
+            bar = tqdm(results, total=len(tasks), desc="synth", unit="clip", file=sys.stderr,
+                       dynamic_ncols=True) if progress else results
             for line, kind, seconds in bar:
                 f.write(line + "\n")
                 counts[kind] += 1
@@ -634,4 +628,116 @@ def load_corpus(dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
             if "audio" in rec:
                 rec["path"] = str((root / rec["audio"]).resolve())
             out.append(rec)
+    return out
+
+
+# -- recipes: a corpus named by how it was made, so any of its clips can be rendered again -----------------
+
+RECIPE_KEYS = ("generator", "version", "label_version", "seed", "n", "kinds", "mix", "sample_rate", "soundfont")
+
+
+def corpus_recipe(dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """How the synthetic corpus in `dir` was made (from its ``corpus.json``), or None when `dir` is not
+    one. Each clip depends only on (seed, index, kinds, mix, sample rate, SoundFont), so the recipe is
+    enough to render any clip of the corpus again, bit for bit, on a machine that does not have it
+    (`render_recipe_clips`): analysis files (labels.json, probes.json) record it beside their inputs."""
+    try:
+        info = json.loads((Path(dir) / "corpus.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or info.get("generator") != "workbench.core.data.synth":
+        return None
+    if any(k not in info for k in RECIPE_KEYS):
+        return None
+    return {k: info[k] for k in RECIPE_KEYS}
+
+
+def corpus_recipes(inputs: Sequence[str | os.PathLike[str]]) -> list[dict[str, Any]]:
+    """The recipes of those `inputs` that are synthetic corpus folders (others are skipped)."""
+    out = []
+    for item in inputs:
+        r = corpus_recipe(item)
+        if r is not None and r not in out:
+            out.append(r)
+    return out
+
+
+def _check_recipe(recipe: Any) -> tuple[int, int, list[str], list[float], int]:
+    """(seed, n, kinds, weights, sample rate) of a recipe this version can render; DataError otherwise."""
+    if not isinstance(recipe, dict) or recipe.get("generator") != "workbench.core.data.synth":
+        raise DataError("not a synthetic corpus recipe")
+    if recipe.get("version") != CORPUS_VERSION or recipe.get("label_version") != LABEL_VERSION:
+        raise DataError(f"the corpus was made by another version of the generator (corpus {recipe.get('version')}, "
+                        f"labels {recipe.get('label_version')}; this one makes {CORPUS_VERSION}/{LABEL_VERSION})")
+    try:
+        seed, n, sr = int(recipe["seed"]), int(recipe["n"]), int(recipe["sample_rate"])
+        kinds = [str(k) for k in recipe["kinds"]]
+        weights = [float(recipe["mix"][k]) for k in kinds]
+    except (KeyError, TypeError, ValueError):
+        raise DataError("the corpus recipe is incomplete") from None
+    if not (0 <= seed and 1 <= n <= MAX_CLIPS) or not kinds:
+        raise DataError("the corpus recipe is out of range")
+    for k in kinds:
+        _check_kind(k)
+    return seed, n, kinds, weights, _check_rate(sr)
+
+
+def recipe_audio_names(recipe: dict[str, Any]) -> list[str]:
+    """The audio file of every clip of the recipe's corpus (``audio/<kind>-<clip seed>.flac``, in index
+    order), worked out without rendering anything."""
+    seed, n, kinds, weights, _ = _check_recipe(recipe)
+    names = []
+    for i in range(n):
+        kind, clip_seed = clip_plan(seed, i, kinds, weights)
+        names.append(f"audio/{kind}-{clip_seed}.flac")
+    return names
+
+
+def render_recipe_clips(
+    recipe: dict[str, Any],
+    indices: Sequence[int],
+    out_dir: str | os.PathLike[str],
+    check: Any = None,
+    progress: Any = None,
+) -> Path:
+    """Render clips `indices` of the recipe's corpus into `out_dir` (a corpus folder of its own:
+    ``audio/``, ``labels.jsonl`` with those clips, ``corpus.json`` = the recipe + ``indices``).
+
+    Clips already in `out_dir` are kept, so a cancelled call (`check()` raises between clips) resumes;
+    ``labels.jsonl`` is rewritten atomically after each clip and only names clips whose audio is
+    written. The SoundFont must be the recipe's (by file name; the default one unless it was made with
+    another). `progress(done, total)` is called before each clip."""
+    seed, n, kinds, weights, sr = _check_recipe(recipe)
+    want = sorted({int(i) for i in indices})
+    if any(not (0 <= i < n) for i in want):
+        raise DataError(f"clip indices must be in 0..{n - 1}")
+    font_name = str(recipe.get("soundfont", ""))
+    font = fluid.get_font(None)
+    if font.path.name != font_name:
+        raise DataError(f"the corpus was rendered with SoundFont {font_name}, not found here "
+                        f"(the default is {font.path.name})")
+    out = Path(out_dir)
+    (out / "audio").mkdir(parents=True, exist_ok=True)
+    lines: dict[int, str] = {}
+    try:
+        for rec_line in (out / "labels.jsonl").read_text(encoding="utf-8").splitlines():
+            rec = json.loads(rec_line)
+            if (out / str(rec.get("audio", ""))).is_file():
+                lines[int(rec["index"])] = rec_line
+    except (OSError, ValueError, KeyError, TypeError):
+        lines = {}
+    from workbench.core.userdirs import atomic_write_text
+
+    todo = [i for i in want if i not in lines]
+    for done, i in enumerate(todo):
+        if progress is not None:
+            progress(done, len(todo))
+        if check is not None:
+            check()
+        kind, clip_seed = clip_plan(seed, i, kinds, weights)
+        line, _, _ = _render_task((str(out), i, kind, clip_seed, sr, str(font.path)))
+        lines[i] = line
+        atomic_write_text(out / "labels.jsonl", "".join(lines[j] + "\n" for j in sorted(lines)))
+    info = dict(recipe, indices=sorted(lines))
+    atomic_write_text(out / "corpus.json", json.dumps(info, indent=2) + "\n")
     return out
