@@ -38,8 +38,9 @@ def register(sub: Any) -> None:
         "report",
         help="write a static HTML feature report (index, one page per feature, audio snippets, labels, probes)",
         description="Opens from disk in a browser. Without AUDIO, the clips named in the SAE folder's labels.json "
-                    "(or its training provenance) are used. Labels and probes come from labels.json / probes.json "
-                    "in the SAE folder when present.",
+                    "(or its training provenance) are used; a synthetic corpus that is not on this machine is "
+                    "rendered again from the recipe labels.json records (into the user cache). Labels and probes "
+                    "come from labels.json / probes.json in the SAE folder when present.",
     )
     p.add_argument("audio", nargs="*", help="audio files and/or folders (default: the clips labels.json names)")
     p.add_argument("--sae", required=True, help="SAE folder")
@@ -173,6 +174,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     import numpy as np
 
+    from workbench.core.analysis.explore import recorded_recipes, render_examples
     from workbench.core.analysis.labels import read_labels_doc
     from workbench.core.analysis.report import write_report
     from workbench.core.analysis.stats import ClipAudio, stats_from_frames
@@ -189,8 +191,30 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not inputs:
         raise UsageError("no audio given and none recorded in the SAE folder; pass audio files or folders")
     missing = [i for i in inputs if not Path(i).exists()]
+    max_clips = args.max_clips
     if missing and not args.audio:
-        raise UsageError(f"the recorded clips are gone ({missing[0]}…); pass audio files or folders")
+        recipes = recorded_recipes(folder)
+        if not recipes:
+            raise UsageError(f"the recorded clips are gone ({missing[0]}…); pass audio files or folders")
+        # A synthetic corpus that is not on this machine (e.g. the embedded SAE's): render the clips the
+        # report would take again from its recipe, into the user cache (kept for the next run and the app).
+        if max_clips is not None and max_clips < 2:
+            raise UsageError("--max-clips must be at least 2")
+        print(f"{missing[0]} is not here; rendering its clips again from the corpus recipe in the SAE folder",
+              file=sys.stderr)
+        from tqdm import tqdm
+
+        bar = tqdm(desc="rendering clips", unit="clip", file=sys.stderr, leave=False, dynamic_ncols=True)
+
+        def step(i: int, n: int) -> None:
+            bar.total, bar.n = n, i
+            bar.refresh()
+
+        try:
+            inputs = render_examples(recipes[0], max_clips=max_clips or 10**9, seed=args.seed, progress=step)
+        finally:
+            bar.close()
+        max_clips = None  # already chosen, as pick_clips would have
     out = Path(args.output) if args.output else Path.cwd() / f"{folder.name}-report"
     if out.resolve() == folder.resolve():
         raise UsageError(f"{out}: the report cannot replace the SAE folder; choose another -o")
@@ -201,7 +225,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             probes = json.loads(pj.read_text(encoding="utf-8"))
         except (OSError, ValueError, UnicodeDecodeError):
             print(f"warning: {pj} is unreadable; the report has no probe tables", file=sys.stderr)
-    clips = pick_clips(inputs, codec.sample_rate, args.max_clips, args.seed)
+    clips = pick_clips(inputs, codec.sample_rate, max_clips, args.seed)
     frames = _collect(codec, sae, clips, "encoding clips", with_descriptors=False)
     stats = stats_from_frames(frames, top_k=args.top_k)
     info = sae.info

@@ -194,6 +194,19 @@ def test_cli_label_then_report(capsys: pytest.CaptureFixture[str], monkeypatch: 
     _check_report(tmp_path / "rep", 2)
     assert "held-out AUROC" in (tmp_path / "rep" / "index.html").read_text()
 
+    # The corpus is gone (another machine): its clips are rendered again from the recipe labels.json keeps.
+    assert doc["synth_recipes"][0]["seed"] == 4 and doc["synth_recipes"][0]["n"] == 8
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    corpus.rename(tmp_path / "moved")
+    rc = main(["report", "--sae", str(sae), "-o", str(tmp_path / "rep2"), "--threads", "1", "--max-features", "2",
+               "--top-k", "2", "--max-clips", "3"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "rendering its clips again" in err and len(list((tmp_path / "cache").glob("corpora/*/audio/*.flac"))) == 3
+    _check_report(tmp_path / "rep2", 2)
+    assert "<td>clips</td><td>3</td>" in (tmp_path / "rep2" / "index.html").read_text()
+    corpus = tmp_path / "moved"
+
     bare = make_random_sae(tmp_path / "bare", 16, 8, k=2)
     for bad, msg in ((["report", "--sae", str(bare), "-o", str(tmp_path / "x")], "no audio given"),
                      (["report", str(corpus), "--sae", str(sae), "--max-features", "-1"], "--max-features"),
