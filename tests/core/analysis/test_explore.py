@@ -258,7 +258,7 @@ def test_probe_metrics_rows_follow_probes_json() -> None:
     assert ex.probe_metrics_rows({}) == []
 
 
-def test_probe_metrics_rows_list_subset_scores_after_their_property() -> None:
+def test_probe_metrics_rows_list_subset_scores_after_all_properties() -> None:
     mono = "monophonic (note+melody)"
     doc = {"properties": {
         "pitch": {"metrics": {
@@ -270,6 +270,6 @@ def test_probe_metrics_rows_list_subset_scores_after_their_property() -> None:
         "loudness": {"metrics": {"sae": {"accuracy": 0.64}}}}}
     rows = ex.probe_metrics_rows(doc)
     assert [(r["property"], r["subset"], r["input"]) for r in rows] == [
-        ("pitch", "", "sae"), ("pitch", "", "latents"), ("pitch", mono, "sae"), ("pitch", mono, "latents"),
-        ("loudness", "", "sae")]
-    assert rows[2]["accuracy"] == 0.86 and rows[2]["frames"] == 40 and rows[3]["macro_f1"] == 0.7
+        ("pitch", "", "sae"), ("pitch", "", "latents"), ("loudness", "", "sae"), ("pitch", mono, "sae"),
+        ("pitch", mono, "latents")]
+    assert rows[3]["accuracy"] == 0.86 and rows[3]["frames"] == 40 and rows[4]["macro_f1"] == 0.7

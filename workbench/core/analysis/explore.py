@@ -456,8 +456,8 @@ def property_track(prop: str, source: str, clip: Any, codec: Any, num_frames: in
 def probe_metrics_rows(probes_json: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows (property, subset, input, accuracy, balanced_accuracy, macro_f1, chance, frames) of a
     probes.json, in the file's property order and `probes.INPUTS` order; properties without metrics are
-    skipped. After a property's all-frames rows (``subset`` "") come its rows for each named subset of the
-    held-out frames (``fit_probes(subsets=...)``, e.g. the monophonic clips for pitch), in file order."""
+    skipped. After the all-frames rows (``subset`` "") of every property come, per named subset of the
+    held-out frames (``fit_probes(subsets=...)``, e.g. the monophonic clips), its rows for each property."""
     from workbench.core.analysis.probes import INPUTS
 
     def num(m: dict[str, Any], k: str) -> float:
@@ -474,11 +474,11 @@ def probe_metrics_rows(probes_json: dict[str, Any]) -> list[dict[str, Any]]:
     props = probes_json.get("properties")
     if not isinstance(props, dict):
         return out
+    subsets: dict[str, list[dict[str, Any]]] = {}
     for prop, info in props.items():
         metrics = info.get("metrics") if isinstance(info, dict) else None
         if not isinstance(metrics, dict):
             continue
-        subsets: dict[str, list[dict[str, Any]]] = {}
         for name in INPUTS:
             m = metrics.get(name)
             if not isinstance(m, dict):
@@ -489,7 +489,7 @@ def probe_metrics_rows(probes_json: dict[str, Any]) -> list[dict[str, Any]]:
                 for sname, sm in subs.items():
                     if isinstance(sm, dict):
                         subsets.setdefault(str(sname), []).append(row(str(prop), str(sname), name, sm))
-        for rows in subsets.values():
-            out.extend(rows)
+    for rows in subsets.values():
+        out.extend(rows)
     return out
 
