@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_probes:
         from workbench.core.data.synth import corpus_recipes
 
-        save_probes(ps, Path(sae.info.folder), extra={"codec": codec.id, "inputs": [args.corpus],
+        corpus = Path(args.corpus).resolve()
+        shown = str(corpus.relative_to(ROOT)) if corpus.is_relative_to(ROOT) else str(corpus)  # no home paths
+        save_probes(ps, Path(sae.info.folder), extra={"codec": codec.id, "inputs": [shown],
                                                       "synth_recipes": corpus_recipes([args.corpus]),
                                                       "eval": "scripts/eval_probes.py"})
     checks = _probe_checks(ps)
