@@ -190,6 +190,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     inputs = list(args.audio) or _recorded_inputs(folder, labels)
     if not inputs:
         raise UsageError("no audio given and none recorded in the SAE folder; pass audio files or folders")
+    out = Path(args.output) if args.output else Path.cwd() / f"{folder.name}-report"
+    if out.resolve() == folder.resolve():
+        raise UsageError(f"{out}: the report cannot replace the SAE folder; choose another -o")
     missing = [i for i in inputs if not Path(i).exists()]
     max_clips = args.max_clips
     if missing and not args.audio:
@@ -215,9 +218,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         finally:
             bar.close()
         max_clips = None  # already chosen, as pick_clips would have
-    out = Path(args.output) if args.output else Path.cwd() / f"{folder.name}-report"
-    if out.resolve() == folder.resolve():
-        raise UsageError(f"{out}: the report cannot replace the SAE folder; choose another -o")
     probes = None
     pj = folder / "probes.json"
     if pj.is_file():
