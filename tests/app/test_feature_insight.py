@@ -117,7 +117,13 @@ def test_dashboard_fills_for_a_selected_feature_and_plays_an_example(probed_wind
     # Examples come from the clips labels.json names (not the current clip).
     assert "named in labels.json" in res.source and res.clips == 6
     assert res.stats.fires > 0 and len(res.examples) > 0
-    assert len(dash.rows) == len(res.examples)
+    # Top moments, then the typical ones (25/50/75th percentile) under their own title.
+    assert len(res.typical) == 3 and len(dash.rows) == len(res.examples) + 3
+    assert not dash.typical_title.isHidden()
+    lay = dash.examples_layout
+    assert lay.indexOf(dash.typical_title) == len(res.examples)
+    assert lay.indexOf(dash.rows[len(res.examples)]) == len(res.examples) + 1
+    assert "25th percentile" in dash.rows[len(res.examples)].text.text()
     assert dash.rows[0].thumb.pixmap().width() > 10
     assert len(dash.bars.opts["height"]) == len(res.stats.hist_counts)
     assert res.examples[0].activation == pytest.approx(res.stats.max_activation)
@@ -134,6 +140,10 @@ def test_dashboard_fills_for_a_selected_feature_and_plays_an_example(probed_wind
     assert win.engine is not None and not win.engine.is_playing  # the clip stays where it was
     qtbot.waitUntil(lambda: not eng.is_playing, timeout=5000)  # < 1 s of latents: it ends by itself
     qtbot.waitUntil(lambda: dash.rows[0].play_btn.text() == "▶", timeout=2000)
+    last = len(dash.rows) - 1  # the 75th-percentile moment
+    dash.rows[last].play_btn.click()
+    assert ins.preview.key == (feat, "example", last) and np.array_equal(eng._z, res.typical[-1][1].z)
+    qtbot.waitUntil(lambda: not eng.is_playing, timeout=5000)
     # The feature's own sound, then the main transport takes over (one stream at a time).
     dash.sound_btn.click()
     assert eng.is_playing and np.array_equal(eng._z, res.sound_z) and "Stop" in dash.sound_btn.text()

@@ -264,6 +264,11 @@ class FeatureDashboard(QWidget):
         self.examples_layout = QVBoxLayout(self.examples_box)
         self.examples_layout.setContentsMargins(0, 0, 0, 0)
         self.examples_layout.setSpacing(2)
+        self.typical_title = QLabel("<b>Typical moments</b>", self.examples_box)
+        self.typical_title.setToolTip("Where the feature fires at the 25th, 50th and 75th percentile of its activations "
+                                      "on these clips: how it sounds at ordinary strength, not only at its peaks")
+        self.typical_title.setContentsMargins(0, 6, 0, 0)
+        self.typical_title.hide()
 
         # Everything below the title scrolls as one page: a short dock never squeezes parts onto each other.
         self.body = QWidget()
@@ -456,19 +461,28 @@ class FeatureDashboard(QWidget):
             self.examples_layout.removeWidget(r)
             r.deleteLater()
         self.rows = []
+        self.examples_layout.removeWidget(self.typical_title)
+        self.typical_title.hide()
 
     def _show_result(self, res: FeatureExamples) -> None:
         self.result = res
         self._show_header()
         self._set_hist(res)
         self._clear_examples()
-        for i, ex in enumerate(res.examples):
+        typical = [ex for _, ex in res.typical]
+        for i, ex in enumerate(res.examples + typical):
             name = Path(ex.name).name if ex.name else "clip"
             rel = ex.activation / res.strength if res.strength > 0 else float("nan")
-            row = ExampleRow(i, ex.thumbnail, f"{name} @ {ex.time:.2f} s",
-                             f"activation {_fmt(ex.activation)} ({_fmt(rel, 2)}× max)", ex.name)
+            detail = f"activation {_fmt(ex.activation)} ({_fmt(rel, 2)}× max)"
+            if i >= len(res.examples):
+                q = res.typical[i - len(res.examples)][0]
+                detail = f"{round(100 * q)}th percentile: " + detail
+            if i == len(res.examples):  # the typical moments follow the top ones, under their own title
+                self.examples_layout.addWidget(self.typical_title)
+                self.typical_title.show()
+            row = ExampleRow(i, ex.thumbnail, f"{name} @ {ex.time:.2f} s", detail, ex.name)
             row.playRequested.connect(self._play_example)
-            self.examples_layout.insertWidget(i, row)
+            self.examples_layout.addWidget(row)
             self.rows.append(row)
         self.sound_btn.setEnabled(True)
         self.ref_btn.setEnabled(True)
@@ -489,13 +503,14 @@ class FeatureDashboard(QWidget):
     # -- playing ----------------------------------------------------------------------------------
     def _play_example(self, i: int) -> None:
         res = self.result
-        if res is None or i >= len(res.examples):
+        moments = [] if res is None else res.examples + [ex for _, ex in res.typical]
+        if res is None or i >= len(moments):
             return
         key = (res.feature, "example", i)
         if self.playing_key == key:
             self.stopRequested.emit()
             return
-        self.playRequested.emit(res.examples[i].z, key)
+        self.playRequested.emit(moments[i].z, key)
 
     def _play_sound(self, which: str) -> None:
         res = self.result

@@ -165,13 +165,23 @@ def test_feature_examples_find_the_clip_where_the_feature_fires(clips: list[str]
     assert res.sound_z.shape == (int(FR * ex.SOUND_SECONDS), D)
     assert np.allclose(res.sound_z[0] - res.reference_z[0], 2.0 * w)
     assert np.allclose(res.reference_z[0], c.mean_z())
+    # Typical moments: one near each quantile of the firing activations, none of them a top moment.
+    x = c.column(2)
+    firing = x[x > 0]
+    assert [q for q, _ in res.typical] == list(ex.TYPICAL_QUANTILES)
+    top = {(m.clip, round(m.time, 4)) for m in res.examples}
+    for q, m in res.typical:
+        assert m.clip == 2 and (m.clip, round(m.time, 4)) not in top and m.z.shape[1] == D
+        target = np.quantile(firing, q)
+        assert abs(m.activation - target) == pytest.approx(np.abs(firing - target).min(), abs=1e-6)
+    assert ex.feature_examples(c, 2, w, quantiles=()).typical == []
     # A clip deleted since the corpus was built: no picture, still playable.
     Path(clips[2]).unlink()
     gone = ex.feature_examples(c, 2, w)
     assert gone.examples and gone.examples[0].thumbnail.max() == 0 and gone.examples[0].z.shape == e.z.shape
     # A feature that never fires: no moments, the sound still exists (strength falls back to 1).
     dead = ex.feature_examples(c, 5, w)
-    assert dead.stats.fires == 0 and dead.examples == [] and dead.strength == 1.0
+    assert dead.stats.fires == 0 and dead.examples == [] and dead.typical == [] and dead.strength == 1.0
 
 
 def test_the_current_clip_as_a_corpus_keeps_its_audio_in_memory() -> None:

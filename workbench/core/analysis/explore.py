@@ -49,6 +49,7 @@ from workbench.core.errors import DataError, UsageError
 MAX_CLIPS = 40
 MAX_CLIP_SECONDS = 30.0
 TOP_K = 8
+TYPICAL_QUANTILES = (0.25, 0.5, 0.75)  # typical moments: at these quantiles of a feature's firing activations
 SNIPPET_BEFORE = 0.3
 SNIPPET_AFTER = 0.5
 SOUND_SECONDS = 1.0
@@ -315,6 +316,8 @@ class FeatureExamples:
     source: str  # what the clips were
     clips: int
     frames: int
+    # typical moments: one at each activation quantile of the firing frames (q, moment), not a top one
+    typical: list[tuple[float, Example]] = field(default_factory=list)
 
 
 def latent_window(z: np.ndarray, frame: int, frame_rate: float, before: float = SNIPPET_BEFORE,
@@ -328,21 +331,28 @@ def latent_window(z: np.ndarray, frame: int, frame_rate: float, before: float = 
 
 
 def feature_examples(corpus: ExampleCorpus, feature: int, w_dec_row: np.ndarray, strength: float | None = None,
-                     top_k: int = TOP_K, job: Any = None, thumb_height: int = 56, thumb_width: int = 120) -> FeatureExamples:
+                     top_k: int = TOP_K, job: Any = None, thumb_height: int = 56, thumb_width: int = 120,
+                     quantiles: Sequence[float] = TYPICAL_QUANTILES) -> FeatureExamples:
     """Statistics, top moments (thumbnail + latents) and the own sound of one feature on `corpus`.
 
     `strength` is the activation whose push along the decoder row is heard as the feature's sound (the
-    feature's maximum on the training data; default the maximum seen here, or 1 if it never fires)."""
+    feature's maximum on the training data; default the maximum seen here, or 1 if it never fires).
+    `quantiles`: typical moments, the firing frame nearest each of those quantiles of its activations
+    (`stats.feature_stats`; never one of the top moments), to hear the feature at ordinary strength."""
     job = job or _Job()
     x = corpus.column(feature)
     ids, fidx = corpus.index()
-    st = feature_stats(x[:, None], ids, fidx, corpus.frame_rate, top_k=top_k, quantiles=())[0]
+    st = feature_stats(x[:, None], ids, fidx, corpus.frame_rate, top_k=top_k, quantiles=quantiles)[0]
     st.feature = int(feature)
     examples: list[Example] = []
-    audio: dict[int, np.ndarray | None] = {}  # a clip's audio is read once for its (up to two) moments
+    audio: dict[int, np.ndarray | None] = {}  # a clip's audio is read once for all its moments
     for m in st.top:
         job.check()
         examples.append(_example(corpus, m, audio, thumb_height, thumb_width))
+    typical = []
+    for q, m in st.quantiles:
+        job.check()
+        typical.append((q, _example(corpus, m, audio, thumb_height, thumb_width)))
     a = strength if strength is not None and math.isfinite(strength) and strength > 0 else (st.max_activation or 1.0)
     mz = corpus.mean_z()
     w = np.asarray(w_dec_row, np.float32)
@@ -351,7 +361,7 @@ def feature_examples(corpus: ExampleCorpus, feature: int, w_dec_row: np.ndarray,
     return FeatureExamples(int(feature), st, examples,
                            constant_latent(mz + float(a) * w, corpus.frame_rate, SOUND_SECONDS),
                            constant_latent(mz, corpus.frame_rate, SOUND_SECONDS), float(a), corpus.source, corpus.num_clips,
-                           corpus.num_frames)
+                           corpus.num_frames, typical)
 
 
 def _example(corpus: ExampleCorpus, m: Moment, audio: dict[int, np.ndarray | None], height: int,
