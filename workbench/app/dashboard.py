@@ -476,7 +476,7 @@ class FeatureDashboard(QWidget):
             detail = f"activation {_fmt(ex.activation)} ({_fmt(rel, 2)}× max)"
             if i >= len(res.examples):
                 q = res.typical[i - len(res.examples)][0]
-                detail = f"{round(100 * q)}th percentile: " + detail
+                detail = f"{round(100 * q)}th percentile: {_fmt(ex.activation)} ({_fmt(rel, 2)}× max)"
             if i == len(res.examples):  # the typical moments follow the top ones, under their own title
                 self.examples_layout.addWidget(self.typical_title)
                 self.typical_title.show()
