@@ -290,3 +290,30 @@ def test_a_too_strong_edit_is_limited_and_the_status_bar_says_so(window: MainWin
     assert np.abs(y).max() <= ceiling * (1 + 1e-6) and len(y) == len(steered)
     assert task.outcome == "succeeded" and "limiter: up to" in task.result  # shown in the status bar
     assert win.statusBar().currentMessage() == task.result
+
+
+def test_help_shows_the_reports_of_the_loaded_models(window: Any, tmp_path: Path, qtbot: Any) -> None:
+    """Help → About the loaded models: one tab per report of the codec and the SAE folder."""
+    import shutil
+
+    win = window
+    sae = win.ws.sae
+    assert sae is not None and sae.folder is not None
+    win.show_model_docs()
+    dlg = win.model_docs
+    titles = dlg.titles()
+    assert titles and titles[0].startswith("Codec 'default'")
+    assert any(t.startswith(f"SAE '{sae.folder.name}'") for t in titles)
+    dlg.close()
+    # An SAE folder with a report and probe figures: both become tabs, rendered from markdown.
+    folder = Path(shutil.copytree(sae.folder, tmp_path / "mine"))
+    (folder / "report.md").write_text("# My SAE\n\nFVU **0.05**\n")
+    (folder / "probes-eval.md").write_text("| property | accuracy |\n|---|---:|\n| pitch | 0.9 |\n")
+    with qtbot.waitSignal(win.loadFinished, timeout=30_000):
+        win.open_sae(str(folder))
+    win.show_model_docs()
+    dlg = win.model_docs
+    assert dlg.titles()[-2:] == ["SAE 'mine' report", "SAE 'mine' probes"]
+    view = dlg.tabs.widget(dlg.tabs.count() - 2)
+    assert "FVU 0.05" in view.toPlainText() and "#" not in view.toPlainText()
+    dlg.close()

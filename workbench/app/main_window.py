@@ -401,6 +401,7 @@ class MainWindow(QMainWindow):
         a.setShortcut(QKeySequence(Qt.Key.Key_Escape))
         h = mb.addMenu("&Help")
         h.addAction("How to use", self._show_help)
+        h.addAction("About the loaded &models…", self.show_model_docs)
 
     def _fill_codecs(self) -> None:
         if not self.codec_group.actions():
@@ -420,6 +421,16 @@ class MainWindow(QMainWindow):
             show_error(self, message)
         else:
             log.warning("%s", message)
+
+    def show_model_docs(self) -> None:
+        """The codec's and the SAE's reports (how they were made and measured), one tab each."""
+        from workbench.app.model_docs import ModelDocsDialog
+
+        sae = self.ws.sae
+        dlg = ModelDocsDialog(self.ws.codec, sae.folder if sae is not None else None, self)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.model_docs = dlg
+        dlg.show()
 
     def _show_help(self) -> None:
         QMessageBox.information(self, "How to use", (

@@ -115,8 +115,11 @@ class DefaultCodec(Codec):
     latent_kind = "continuous"
 
     def __init__(self, folder: str | Path | None = None, model: SpectralAutoencoder | None = None) -> None:
+        # where the weights came from (its report.md and design.md live there); None for an in-memory model
+        self.folder: Path | None = None
         if model is None:
             model, meta = load_default_model(folder)
+            self.folder = Path(folder) if folder else default_codec_dir()
         else:
             meta = {"model": model.cfg.to_dict()}
         self.model = model.eval()
