@@ -18,7 +18,8 @@ def register(sub: Any) -> None:
         description="Per-frame pitch (CREPE, 66 semitones + unvoiced), loudness (RMS, 20 bins) and timbre "
                     "(spectral centroid, 20 bins) classes; one softmax probe per property, trained and "
                     "scored on disjoint clips. Folders are searched recursively; a synthetic corpus "
-                    "(labels.jsonl) is recognised. The probes enable --edit probe:PROPERTY=TARGET[:ALPHA] "
+                    "(labels.jsonl) is recognised, and its single notes, melodies and scales are also scored "
+                    "on their own (\"monophonic\": CREPE's pitch of a chord is one of its voices). The probes enable --edit probe:PROPERTY=TARGET[:ALPHA] "
                     "in `workbench steer`.",
     )
     p.add_argument("audio", nargs="+", help="audio files and/or folders")
