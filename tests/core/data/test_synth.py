@@ -338,3 +338,6 @@ def test_a_recipe_this_version_cannot_render_is_a_data_error(tmp_path: Path, cha
         render_recipe_clips(dict(recipe, **change), [0], tmp_path / "out")
     with pytest.raises(DataError, match="indices"):
         render_recipe_clips(recipe, [1], tmp_path / "out")
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(DataError, match="cannot create"):
+        render_recipe_clips(recipe, [0], tmp_path / "file" / "out")

@@ -717,7 +717,10 @@ def render_recipe_clips(
         raise DataError(f"the corpus was rendered with SoundFont {font_name}, not found here "
                         f"(the default is {font.path.name})")
     out = Path(out_dir)
-    (out / "audio").mkdir(parents=True, exist_ok=True)
+    try:
+        (out / "audio").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{out}: cannot create the folder for the rendered clips ({exc.strerror or exc})") from None
     lines: dict[int, str] = {}
     try:
         for rec_line in (out / "labels.jsonl").read_text(encoding="utf-8").splitlines():
