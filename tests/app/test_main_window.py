@@ -317,3 +317,24 @@ def test_help_shows_the_reports_of_the_loaded_models(window: Any, tmp_path: Path
     view = dlg.tabs.widget(dlg.tabs.count() - 2)
     assert "FVU 0.05" in view.toPlainText() and "#" not in view.toPlainText()
     dlg.close()
+
+
+def test_the_feature_table_exports_as_csv(window: Any, tmp_path: Path) -> None:
+    import csv
+
+    win = window
+    n = win.ws.sae.d_sae
+    win.push_edits((Edit(3, "scale", 0.0),), "steer")
+    assert win.export_table(str(tmp_path / "t.csv"))
+    lines = (tmp_path / "t.csv").read_text().splitlines()
+    assert lines[0].startswith("# clip: ")
+    rows = list(csv.DictReader(lines[1:]))
+    assert len(rows) == n and [int(r["feature"]) for r in rows] == list(range(n))
+    assert rows[3]["steered"] == "1" and sum(r["steered"] == "1" for r in rows) == 1
+    m = win.table.model
+    assert float(rows[0]["density"]) == pytest.approx(m.density[0], rel=1e-5)
+    assert any(r["clip_active"] not in ("", "0") for r in rows)  # the current clip's columns are filled
+    # A place that cannot be written (below a file): one message, nothing written.
+    (tmp_path / "file").write_text("x")
+    assert not win.export_table(str(tmp_path / "file" / "t.csv"))
+    assert "cannot write the feature table" in win.errors[-1] and (tmp_path / "file").read_text() == "x"

@@ -146,3 +146,22 @@ def test_column_pyramid_drawn_in_pieces_matches_drawn_whole() -> None:
         pieces = np.concatenate([p.sample(edges[a : b + 1], rows, per_px=1 / scale)
                                  for a, b in ((0, 333), (333, 334), (334, 1000), (1000, 1300))], axis=1)
         assert np.array_equal(whole, pieces)
+
+
+def test_feature_table_csv_round_trips_through_the_csv_module() -> None:
+    import csv
+    import io
+
+    from workbench.core.visuals import FEATURE_TABLE_COLUMNS, feature_table_csv
+
+    nan = float("nan")
+    text = feature_table_csv(["loud", 'say "hi", then', ""], np.array([0.91, nan, 0.5]), np.array([0.2, 0.0, 0.01]),
+                             np.array([40.2, 0.0, 3.0]), np.array([0.5, nan, 1.0]), np.array([0.9, 0.0, 0.1]), {2},
+                             clip="demo.wav")
+    lines = text.splitlines()
+    assert lines[0] == "# clip: demo.wav"
+    rows = list(csv.reader(io.StringIO("\n".join(lines[1:]))))
+    assert tuple(rows[0]) == FEATURE_TABLE_COLUMNS
+    assert rows[1] == ["0", "loud", "0.91", "0.2", "40.2", "0.5", "0.9", "0"]
+    assert rows[2][1] == 'say "hi", then' and rows[2][2] == "" and rows[2][5] == ""  # quoted; NaN is empty
+    assert rows[3][-1] == "1" and len(rows) == 4

@@ -100,6 +100,13 @@ class FeatureTableModel(QAbstractTableModel):
             self.clip_active = np.asarray(summary.clip_active, np.float64)
         self.dataChanged.emit(self.index(0, 5), self.index(self.n - 1, 6))
 
+    def to_csv(self, clip: str = "") -> str:
+        """Every feature's row (not only the filtered ones), as `visuals.feature_table_csv`."""
+        from workbench.core.visuals import feature_table_csv
+
+        return feature_table_csv(self.labels, self.scores, self.density, self.max_act, self.clip_max,
+                                 self.clip_active, self.steered, clip)
+
     def set_steered(self, features: set[int]) -> None:
         self.steered = set(features)
         if self.n:

@@ -373,6 +373,7 @@ class MainWindow(QMainWindow):
         a.setShortcut(QKeySequence.StandardKey.Save)
         f.addSeparator()
         f.addAction(self.export_action)
+        f.addAction("Export feature &table (CSV)…", self.export_table_dialog)
         f.addSeparator()
         a = f.addAction("&Quit", self.close)
         a.setShortcut(QKeySequence.StandardKey.Quit)
@@ -922,6 +923,33 @@ class MainWindow(QMainWindow):
                 path += ".wav"
             self._remember_dir(path)
             self.export(path)
+
+    def export_table_dialog(self) -> None:
+        if self.ws.sae is None:
+            self.report_error("load an SAE first: the feature table is empty")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export feature table", str(Path(self._start_dir()) / "features.csv"),
+                                              "CSV (*.csv)")
+        if path:
+            if Path(path).suffix.lower() != ".csv":
+                path += ".csv"
+            self._remember_dir(path)
+            self.export_table(path)
+
+    def export_table(self, path: str) -> bool:
+        """The feature table (labels, scores, density, max activation, this clip's columns) as CSV."""
+        from workbench.core.userdirs import atomic_write_text
+
+        a = self.ws.analysis
+        clip = (str(a.path) if a.path else a.name) if a is not None else ""
+        try:
+            atomic_write_text(Path(path), self.table.model.to_csv(clip))
+        except (OSError, WorkbenchError) as exc:
+            why = exc.message if isinstance(exc, WorkbenchError) else (exc.strerror or str(exc))
+            self.report_error(f"{path}: cannot write the feature table ({why})")
+            return False
+        self.statusBar().showMessage(f"exported the feature table to {path}", 8000)
+        return True
 
     def export(self, path: str) -> Task | None:
         """Render the current edits afresh (never a stale buffer) and write them, in a worker."""

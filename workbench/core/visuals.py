@@ -272,3 +272,30 @@ class ColumnPyramid:
         for k in range(1, longest):  # 1 more column per pixel, except for a view wider than the data
             out = self._pick(out, cols(np.minimum(start + k, stop - 1)))
         return out
+
+
+FEATURE_TABLE_COLUMNS = ("feature", "label", "score", "density", "max_activation", "clip_max", "clip_active",
+                         "steered")
+
+
+def feature_table_csv(labels: list[str], scores: np.ndarray, density: np.ndarray, max_activation: np.ndarray,
+                      clip_max: np.ndarray, clip_active: np.ndarray, steered: set[int], clip: str = "") -> str:
+    """The feature table as CSV, one row per feature (`FEATURE_TABLE_COLUMNS`): its label and held-out
+    AUROC score, density and maximum activation over the SAE's data, and on the current clip its maximum
+    (× the feature's maximum) and the share of frames it fires on; NaN is an empty cell. A first comment
+    line names the clip."""
+    import csv
+    import io
+
+    def cell(v: float) -> str:
+        return "" if not np.isfinite(v) else f"{float(v):.6g}"
+
+    buf = io.StringIO()
+    if clip:
+        buf.write(f"# clip: {clip}\n")
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(FEATURE_TABLE_COLUMNS)
+    for i, lab in enumerate(labels):
+        w.writerow([i, lab, cell(scores[i]), cell(density[i]), cell(max_activation[i]), cell(clip_max[i]),
+                    cell(clip_active[i]), int(i in steered)])
+    return buf.getvalue()
