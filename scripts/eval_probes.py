@@ -173,10 +173,6 @@ def _probe_checks(ps: Any) -> dict[str, Any]:
     return out
 
 
-from workbench.core.analysis.probes import MONOPHONIC_KINDS as MONOPHONIC  # noqa: E402
-from workbench.core.analysis.probes import MONOPHONIC_SUBSET as MONO_NAME  # noqa: E402
-
-
 def _per_kind(ps: Any, frames: Any, clips: Any, test_fraction: float, seed: int) -> dict[str, Any]:
     """Held-out accuracy of the SAE-feature probes per kind of clip (the corpus labels' ``kind``), and over
     the monophonic kinds together: CREPE's pitch of a chord or a texture is one of its voices, picked
@@ -184,6 +180,7 @@ def _per_kind(ps: Any, frames: Any, clips: Any, test_fraction: float, seed: int)
     import numpy as np
 
     from workbench.core.analysis.corpus import split_by_clip
+    from workbench.core.analysis.probes import kind_subsets
 
     _, test = split_by_clip(frames, test_fraction, seed)
     kinds = np.array([str((e[1] or {}).get("kind", "other")) for e in clips.entries])
@@ -191,7 +188,7 @@ def _per_kind(ps: Any, frames: Any, clips: Any, test_fraction: float, seed: int)
     classes = frames.classes()
     out: dict[str, Any] = {}
     groups = {k: kind_of == k for k in sorted(set(kinds.tolist()))}
-    groups[MONO_NAME] = np.isin(kind_of, MONOPHONIC)
+    groups.update(kind_subsets(frames, clips))
     for name, sel in groups.items():
         m = test & sel
         if not m.any():
@@ -211,6 +208,8 @@ def _monophonic_check(ps: Any) -> dict[str, Any] | None:
     chord or a texture CREPE reports one of the voices, and which one may change from frame to frame, so
     the all-clip figure mixes probe quality with the tracker's choice; this is the figure comparable with
     the published range."""
+    from workbench.core.analysis.probes import MONOPHONIC_SUBSET as MONO_NAME
+
     m = ps.metrics.get("pitch", {})
     if MONO_NAME not in m.get("sae", {}).get("subsets", {}):
         return None

@@ -469,8 +469,7 @@ class FeatureDashboard(QWidget):
         self._show_header()
         self._set_hist(res)
         self._clear_examples()
-        typical = [ex for _, ex in res.typical]
-        for i, ex in enumerate(res.examples + typical):
+        for i, ex in enumerate(res.moments):
             name = Path(ex.name).name if ex.name else "clip"
             rel = ex.activation / res.strength if res.strength > 0 else float("nan")
             detail = f"activation {_fmt(ex.activation)} ({_fmt(rel, 2)}× max)"
@@ -503,14 +502,13 @@ class FeatureDashboard(QWidget):
     # -- playing ----------------------------------------------------------------------------------
     def _play_example(self, i: int) -> None:
         res = self.result
-        moments = [] if res is None else res.examples + [ex for _, ex in res.typical]
-        if res is None or i >= len(moments):
+        if res is None or i >= len(res.moments):
             return
         key = (res.feature, "example", i)
         if self.playing_key == key:
             self.stopRequested.emit()
             return
-        self.playRequested.emit(moments[i].z, key)
+        self.playRequested.emit(res.moments[i].z, key)
 
     def _play_sound(self, which: str) -> None:
         res = self.result

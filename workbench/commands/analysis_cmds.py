@@ -19,8 +19,8 @@ def register(sub: Any) -> None:
                     "(spectral centroid, 20 bins) classes; one softmax probe per property, trained and "
                     "scored on disjoint clips. Folders are searched recursively; a synthetic corpus "
                     "(labels.jsonl) is recognised, and its single notes, melodies and scales are also scored "
-                    "on their own (\"monophonic\": CREPE's pitch of a chord is one of its voices). The probes enable --edit probe:PROPERTY=TARGET[:ALPHA] "
-                    "in `workbench steer`.",
+                    "on their own (\"monophonic\": CREPE's pitch of a chord is one of its voices). The probes "
+                    "enable --edit probe:PROPERTY=TARGET[:ALPHA] in `workbench steer`.",
     )
     p.add_argument("audio", nargs="+", help="audio files and/or folders")
     p.add_argument("--sae", required=True, help="SAE folder (probes are written into it)")

@@ -101,16 +101,14 @@ def open_sae_and_codec(sae_path: str, codec_id: str | None, latent: str | None, 
 
 
 def pick_clips(inputs: list[str], sample_rate: int, max_clips: int | None, seed: int) -> Any:
-    import numpy as np
-
     from workbench.core.analysis.corpus import ClipList, load_clips
+    from workbench.core.analysis.explore import choose_indices
 
     if max_clips is not None and max_clips < 2:
         raise UsageError("--max-clips must be at least 2")
     clips = load_clips(inputs, sample_rate)
-    if max_clips is not None and len(clips) > max_clips:
-        idx = np.sort(np.random.default_rng(seed).choice(len(clips), max_clips, replace=False))
-        clips = ClipList([clips.entries[i] for i in idx], clips.sample_rate)
+    if max_clips is not None:
+        clips = ClipList([clips.entries[i] for i in choose_indices(len(clips), max_clips, seed)], clips.sample_rate)
     return clips
 
 

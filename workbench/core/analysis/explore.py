@@ -319,6 +319,11 @@ class FeatureExamples:
     # typical moments: one at each activation quantile of the firing frames (q, moment), not a top one
     typical: list[tuple[float, Example]] = field(default_factory=list)
 
+    @property
+    def moments(self) -> list[Example]:
+        """The top moments, then the typical ones: what a dashboard lists and plays, in order."""
+        return self.examples + [ex for _, ex in self.typical]
+
 
 def latent_window(z: np.ndarray, frame: int, frame_rate: float, before: float = SNIPPET_BEFORE,
                   after: float = SNIPPET_AFTER) -> tuple[np.ndarray, float]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -704,8 +705,8 @@ def render_recipe_clips(
     ``audio/``, ``labels.jsonl`` with those clips, ``corpus.json`` = the recipe + ``indices``).
 
     Clips already in `out_dir` are kept, so a cancelled call (`check()` raises between clips) resumes;
-    ``labels.jsonl`` is rewritten atomically after each clip and only names clips whose audio is
-    written. The SoundFont must be the recipe's (by file name; the default one unless it was made with
+    ``labels.jsonl`` is rewritten atomically (at most once a second, and when the call ends) and only
+    names clips whose audio is written. The SoundFont must be the recipe's (by file name; the default one unless it was made with
     another). `progress(done, total)` is called before each clip."""
     seed, n, kinds, weights, sr = _check_recipe(recipe)
     want = sorted({int(i) for i in indices})
@@ -731,16 +732,26 @@ def render_recipe_clips(
         lines = {}
     from workbench.core.userdirs import atomic_write_text
 
-    todo = [i for i in want if i not in lines]
-    for done, i in enumerate(todo):
-        if progress is not None:
-            progress(done, len(todo))
-        if check is not None:
-            check()
-        kind, clip_seed = clip_plan(seed, i, kinds, weights)
-        line, _, _ = _render_task((str(out), i, kind, clip_seed, sr, str(font.path)))
-        lines[i] = line
+    def save_labels() -> None:
         atomic_write_text(out / "labels.jsonl", "".join(lines[j] + "\n" for j in sorted(lines)))
+
+    todo = [i for i in want if i not in lines]
+    saved, unsaved = time.monotonic(), False
+    try:
+        for done, i in enumerate(todo):
+            if progress is not None:
+                progress(done, len(todo))
+            if check is not None:
+                check()
+            kind, clip_seed = clip_plan(seed, i, kinds, weights)
+            line, _, _ = _render_task((str(out), i, kind, clip_seed, sr, str(font.path)))
+            lines[i], unsaved = line, True
+            if time.monotonic() - saved > 1.0:  # not after every clip: the file grows with the corpus
+                save_labels()
+                saved, unsaved = time.monotonic(), False
+    finally:
+        if unsaved:  # a cancel keeps what was rendered
+            save_labels()
     info = dict(recipe, indices=sorted(lines))
     atomic_write_text(out / "corpus.json", json.dumps(info, indent=2) + "\n")
     return out
